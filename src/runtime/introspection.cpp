@@ -6,8 +6,7 @@
 namespace respawn::detail {
 
 process_info process_ops::info(process& p) {
-  process_info out;
-  out.pid = p.self_;
+  process_info out;  // out.pid is the caller's: self_ is written once more right after insert()
   out.parent = p.parent_;
   out.mailbox_length = mailbox_length(p);
   out.messages_handled = p.handled_.load(std::memory_order_relaxed);

@@ -102,7 +102,9 @@ push_outcome process_ops::push(process& p, message* m) noexcept {
   for (;;) {
     if (head == inbox_closed) return push_outcome::closed;
     m->next_ = head == inbox_blocked ? nullptr : head;
-    if (p.inbox_.compare_exchange_weak(head, m, std::memory_order_release, std::memory_order_relaxed)) {
+    // acq_rel, not just release: the sender that ends a wait must see everything the process
+    // wrote before it went waiting, since the thread it hands the process to relies on that.
+    if (p.inbox_.compare_exchange_weak(head, m, std::memory_order_acq_rel, std::memory_order_relaxed)) {
       return head == inbox_blocked ? push_outcome::woke : push_outcome::queued;
     }
   }
