@@ -16,6 +16,7 @@
 
 #include "respawn/exit_reason.hpp"
 #include "respawn/pid.hpp"
+#include "respawn/snapshot.hpp"
 
 namespace respawn {
 
@@ -148,6 +149,8 @@ struct down {
 struct exit_signal {
   respawn::pid from;
   exit_reason reason;
+  // To the parent only (the supervisor): the last recovery snapshot the process saved.
+  respawn::snapshot state{};
 };
 
 }  // namespace respawn

@@ -18,6 +18,7 @@
 #include "respawn/exit_reason.hpp"
 #include "respawn/message.hpp"
 #include "respawn/pid.hpp"
+#include "respawn/snapshot.hpp"
 
 namespace respawn {
 
@@ -93,6 +94,17 @@ class process {
   spawned spawn(const spawn_options& options, Args&&... args) {
     return spawn_child(std::make_unique<P>(std::forward<Args>(args)...), options);
   }
+  // Spawns an already constructed process (what supervisors do with a child_start's result).
+  spawned spawn_owned(std::unique_ptr<process> child, const spawn_options& options) {
+    return spawn_child(std::move(child), options);
+  }
+  // Answers a call later: keep m.sender() and m.call_ref() of the request, reply when ready.
+  template <class T>
+  send_result reply_to(respawn::pid caller, std::uint64_t call_ref, T&& value) {
+    message* m = detail::make_message<std::decay_t<T>>(std::forward<T>(value));
+    m->ref_ = call_ref;
+    return send_message(caller, m);
+  }
   template <class P, class... Args>
   spawned spawn_link(Args&&... args) {
     spawn_options options;
@@ -124,6 +136,14 @@ class process {
     return send_after_message(delay, detail::make_message<std::decay_t<T>>(std::forward<T>(value)));
   }
   bool cancel_timer(timer_ref ref);
+
+  // Hands the runtime a recovery snapshot of this process's state; the latest one is given to
+  // the start function of the replacement if this process crashes under a supervisor.
+  template <class T>
+  void save_snapshot(T state) {
+    save_snapshot_value(snapshot::of(std::move(state)));
+  }
+  void save_snapshot_value(snapshot s);
 
  private:
   friend struct detail::process_ops;

@@ -7,3 +7,4 @@
 #include "respawn/process.hpp"
 #include "respawn/result.hpp"
 #include "respawn/runtime.hpp"
+#include "respawn/supervisor.hpp"

@@ -11,9 +11,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "respawn/message.hpp"
@@ -32,6 +34,8 @@ struct runtime_config {
   unsigned scheduler_threads = 0;      // 0: one per core
   bool deterministic = false;          // see the top of this file
   std::uint32_t messages_per_turn = 64;  // a busy process yields after this many messages
+  // Where crash reports and other runtime log lines go; empty: standard error. thread-safe calls.
+  std::function<void(std::string_view line)> log;
 };
 
 enum class process_state : std::uint8_t { runnable, running, waiting, exiting };
@@ -141,6 +145,9 @@ class runtime {
   void inject_exit(pid to, exit_reason reason) { exit(to, std::move(reason)); }
   // Time on the runtime's clock (manual in deterministic mode, steady otherwise).
   std::chrono::steady_clock::time_point now() const;
+
+  // Writes one line to the configured log (runtime_config::log). thread-safe
+  void log(std::string_view line) const;
 
   detail::runtime_impl& impl() noexcept { return *impl_; }
 

@@ -332,7 +332,7 @@ void process_ops::drain_closed(process& p, const exit_reason& /*reason*/) {
       list = m->next_;
       if (m->vtable_->signal == signal_kind::link) {
         p.rt_->send(m->sender_, make_message<exit_signal, signal_kind::link_exit>(
-                                    exit_signal{p.self_, exit_reason::noproc()}),
+                                    exit_signal{p.self_, exit_reason::noproc(), {}}),
                     p.self_);
       } else if (m->vtable_->signal == signal_kind::monitor) {
         p.rt_->send(m->sender_, make_message<down, signal_kind::down>(
@@ -369,9 +369,11 @@ void process_ops::exit(process& p, exit_reason reason) {
     std::vector<pid> links;
     std::vector<std::pair<monitor_ref, pid>> monitors, monitored_by;
     std::string name;
+    snapshot latest;
     {
       std::lock_guard lock{x->mutex};
       x->exiting = true;
+      latest = std::move(x->latest);
       links.swap(x->links);
       monitors.swap(x->monitors);
       monitored_by.swap(x->monitored_by);
@@ -379,7 +381,8 @@ void process_ops::exit(process& p, exit_reason reason) {
     }
     if (!name.empty()) rt.names.release(name, p.self_);
     for (pid l : links) {
-      rt.send(l, make_message<exit_signal, signal_kind::link_exit>(exit_signal{p.self_, reason}), p.self_);
+      exit_signal signal{p.self_, reason, l == p.parent_ ? latest : snapshot{}};
+      rt.send(l, make_message<exit_signal, signal_kind::link_exit>(std::move(signal)), p.self_);
     }
     for (auto& [ref, watcher] : monitored_by) {
       rt.send(watcher, make_message<down, signal_kind::down>(down{ref, p.self_, reason}), p.self_);
@@ -404,7 +407,7 @@ void process_ops::link_local(process& p, pid other) {
   runtime_impl& rt = *p.rt_;
   if (rt.send(other, make_message<empty_signal, signal_kind::link>(), p.self_) != send_result::ok) {
     // Linking to a dead process: as if it had sent an exit signal noproc (Erlang's link/1).
-    rt.send(p.self_, make_message<exit_signal, signal_kind::link_exit>(exit_signal{other, exit_reason::noproc()}),
+    rt.send(p.self_, make_message<exit_signal, signal_kind::link_exit>(exit_signal{other, exit_reason::noproc(), {}}),
             other);
   }
 }

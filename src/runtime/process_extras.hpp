@@ -11,6 +11,7 @@
 
 #include "respawn/exit_reason.hpp"
 #include "respawn/pid.hpp"
+#include "respawn/snapshot.hpp"
 
 namespace respawn::detail {
 
@@ -22,6 +23,7 @@ struct process_extras {
   std::string name;
   bool exiting = false;  // set under the mutex as the process ends: no new name after it
   exit_reason stop_reason;
+  snapshot latest;  // the last recovery snapshot; goes to the parent with the exit signal
 };
 
 }  // namespace respawn::detail

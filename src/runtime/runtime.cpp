@@ -1,6 +1,7 @@
 // runtime and runtime_impl: spawning, sending, exit signals, shutdown, and the process member
 // functions that act on the runtime. The hot path is runtime_impl::send: pin the slot, push onto
 // the mailbox (one CAS), schedule if the push ended a wait, unpin. No lock anywhere on it.
+#include <cstdio>
 #include <thread>
 
 #include "deterministic_scheduler.hpp"
@@ -65,7 +66,7 @@ void runtime_impl::send_exit(pid from, pid to, exit_reason reason) {
       table.unpin(to.index);
     }
   }
-  send(to, make_message<respawn::exit_signal, signal_kind::exit>(respawn::exit_signal{from, std::move(reason)}), from);
+  send(to, make_message<respawn::exit_signal, signal_kind::exit>(respawn::exit_signal{from, std::move(reason), {}}), from);
 }
 
 spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options& options, process* parent) {
@@ -167,6 +168,16 @@ void runtime::exit(pid to, exit_reason reason) { impl_->send_exit(pid{}, to, std
 
 bool runtime::alive(pid p) const { return impl_->table.alive(p); }
 
+void runtime::log(std::string_view line) const {
+  if (impl_->config.log) {
+    impl_->config.log(line);
+    return;
+  }
+  std::string out{line};
+  out += '\n';
+  std::fwrite(out.data(), 1, out.size(), stderr);  // one write: lines from threads do not interleave
+}
+
 bool runtime::register_name(const std::string& name, pid p) { return impl_->names.add(name, p, impl_->table); }
 bool runtime::unregister_name(const std::string& name) { return impl_->names.remove(name, impl_->table); }
 pid runtime::whereis(const std::string& name) const { return impl_->names.whereis(name); }
@@ -235,5 +246,12 @@ timer_ref process::send_after_message(std::chrono::milliseconds delay, message* 
 }
 
 bool process::cancel_timer(timer_ref ref) { return rt_->timers->cancel(ref); }
+
+void process::save_snapshot_value(snapshot s) {
+  if (detail::process_extras* x = detail::process_ops::extras_if_alive(*this)) {
+    std::lock_guard lock{x->mutex};
+    x->latest = std::move(s);
+  }
+}
 
 }  // namespace respawn

@@ -1,0 +1,423 @@
+// supervisor and dynamic_supervisor: see include/respawn/supervisor.hpp for the behaviour.
+//
+// Everything the supervisor does to its children is a queue of operations (stop one child, start
+// a group, exit), run in order. A stop is asynchronous: the supervisor monitors the child, sends
+// `shutdown`, arms a timer for the child's shutdown timeout and returns to its mailbox; the
+// child's `down` (or the timer, which turns into `kill`) moves the queue on. We wait for `down`
+// rather than the link's exit signal because a child that unlinked itself would otherwise leave
+// the supervisor waiting forever (OTP's supervisor does the same).
+//
+// Restart intensity: the times of the restarts within the last `period`, oldest first, at most
+// intensity + 1 of them; so the cost of a restart does not grow with the number of restarts
+// (OTP's supervisor rebuilds its restart list on every restart).
+#include "respawn/supervisor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "respawn/runtime.hpp"
+
+namespace respawn {
+
+const char* to_string(restart_type r) noexcept {
+  switch (r) {
+    case restart_type::permanent:
+      return "permanent";
+    case restart_type::transient:
+      return "transient";
+    case restart_type::temporary:
+      return "temporary";
+  }
+  return "unknown";
+}
+
+const char* to_string(child_type t) noexcept { return t == child_type::worker ? "worker" : "supervisor"; }
+
+const char* to_string(strategy s) noexcept {
+  switch (s) {
+    case strategy::one_for_one:
+      return "one_for_one";
+    case strategy::one_for_all:
+      return "one_for_all";
+    case strategy::rest_for_one:
+      return "rest_for_one";
+  }
+  return "unknown";
+}
+
+namespace {
+// Timer messages the supervisor sends itself.
+struct stop_timeout {
+  std::string id;
+  std::uint64_t epoch;
+};
+struct delayed_start {
+  std::vector<std::string> ids;
+  std::string crashed;
+  std::uint64_t epoch;
+};
+}  // namespace
+
+struct supervisor::child {
+  child_spec spec;
+  respawn::pid pid{};
+  std::uint64_t restarts = 0;
+  std::optional<exit_reason> last_exit;
+  snapshot last_snapshot;
+  std::chrono::steady_clock::time_point started_at{};
+  std::uint32_t backoff_attempt = 0;
+  std::uint64_t epoch = 0;  // bumped by every start and stop: stale timers are recognised
+  monitor_ref stop_monitor;
+  timer_ref stop_timer;
+  // A pending terminate_child call, answered once the child is down.
+  respawn::pid reply_pid{};
+  std::uint64_t reply_ref = 0;
+};
+
+struct supervisor::op {
+  enum class kind { stop, start, exit } what;
+  std::string id;                // stop
+  std::vector<std::string> ids;  // start, in start order
+};
+
+supervisor::supervisor(supervisor_spec spec) : flags_{spec.flags} {
+  for (auto& c : spec.children) add_child(std::move(c));
+}
+
+supervisor::~supervisor() = default;
+
+child_start supervisor::of(supervisor_spec spec) {
+  return [spec = std::move(spec)](const snapshot&) { return std::make_unique<supervisor>(spec); };
+}
+
+supervisor::child& supervisor::add_child(child_spec spec) {
+  // Bad configuration is rejected here, at start, with what to change.
+  if (spec.id.empty()) throw std::invalid_argument{"child_spec: id must not be empty"};
+  if (!spec.start) throw std::invalid_argument{"child_spec '" + spec.id + "': start function missing"};
+  if (find(spec.id) != nullptr) throw std::invalid_argument{"child_spec: duplicate id '" + spec.id + "'"};
+  if (spec.backoff && (spec.backoff->multiplier < 1.0 || spec.backoff->jitter < 0 || spec.backoff->jitter > 1)) {
+    throw std::invalid_argument{"child_spec '" + spec.id + "': backoff needs multiplier >= 1 and jitter in [0, 1]"};
+  }
+  auto c = std::make_unique<child>();
+  c->spec = std::move(spec);
+  children_.push_back(std::move(c));
+  return *children_.back();
+}
+
+void supervisor::init() {
+  trap_exit(true);
+  random_.seed(flags_.seed != 0 ? flags_.seed : (std::uint64_t{self().index} << 32) ^ self().generation);
+  for (auto& c : children_) {
+    if (!start(*c)) {
+      // OTP: a child that fails to start fails the supervisor's start; stop what was started.
+      exit_with_ = exit_reason::other("failed to start child '" + c->spec.id + "': " + c->last_exit->to_string());
+      give_up();
+      return;
+    }
+  }
+}
+
+bool supervisor::start(child& c) {
+  ++c.epoch;
+  try {
+    std::unique_ptr<process> proc = c.spec.start(c.last_snapshot);
+    if (!proc) throw std::runtime_error{"the start function returned no process"};
+    spawn_options options;
+    options.link = true;
+    options.name = c.spec.name;
+    c.pid = spawn_owned(std::move(proc), options).pid;
+    c.started_at = system().now();
+    return true;
+  } catch (const std::exception& e) {
+    c.pid = {};
+    c.last_exit = exit_reason::error("start failed", e.what());
+    return false;
+  }
+}
+
+supervisor::child* supervisor::find(respawn::pid p) {
+  for (auto& c : children_) {
+    if (c->pid == p) return c.get();
+  }
+  return nullptr;
+}
+
+supervisor::child* supervisor::find(const std::string& id) {
+  for (auto& c : children_) {
+    if (c->spec.id == id) return c.get();
+  }
+  return nullptr;
+}
+
+void supervisor::remove(child& c) {
+  auto it = std::find_if(children_.begin(), children_.end(), [&](auto& p) { return p.get() == &c; });
+  if (it != children_.end()) children_.erase(it);
+}
+
+void supervisor::report_crash(const child& c, const exit_reason& reason) {
+  std::string line = "crash report: " + c.pid.to_string();
+  if (!c.spec.name.empty()) line += " (" + c.spec.name + ")";
+  line += " child '" + c.spec.id + "' exited with " + reason.to_string() + "; supervisor " + self().to_string() +
+          ", restarts so far " + std::to_string(c.restarts);
+  system().log(line);
+}
+
+void supervisor::handle(message& m) {
+  if (auto* e = m.get_if<exit_signal>()) {
+    if (e->from == parent()) {
+      // Our parent (or, for a root supervisor, the outside world) tells us to end: children go
+      // first, in reverse start order.
+      exit_with_ = e->reason.is(exit_reason::kind::normal) ? exit_reason::shutdown() : e->reason;
+      give_up();
+      return;
+    }
+    child* c = find(e->from);
+    if (c == nullptr || c == stopping_) return;  // a child being stopped ends through its `down`
+    on_child_exit(*c, e->reason, std::move(e->state));
+    run_ops();
+  } else if (auto* d = m.get_if<down>()) {
+    if (stopping_ != nullptr && d->ref == stopping_->stop_monitor) {
+      child& c = *stopping_;
+      c.last_exit = d->reason;
+      finish_stop(c);
+      run_ops();
+    }
+  } else if (auto* t = m.get_if<stop_timeout>()) {
+    if (stopping_ != nullptr && stopping_->spec.id == t->id && stopping_->epoch == t->epoch) {
+      exit(stopping_->pid, exit_reason::kill());  // its `down` still ends the stop
+    }
+  } else if (auto* s = m.get_if<delayed_start>()) {
+    child* c = find(s->crashed);
+    if (c == nullptr || c->epoch != s->epoch || giving_up_) return;
+    ops_.push_back(std::make_unique<op>(op{op::kind::start, {}, s->ids}));
+    run_ops();
+  } else if (m.is<which_children>()) {
+    std::vector<child_info> out;
+    for (auto& c : children_) {
+      out.push_back(child_info{c->spec.id, c->pid, c->spec.name, c->spec.restart, c->spec.type, c->restarts,
+                               c->last_exit ? c->last_exit->to_string() : std::string{}});
+    }
+    reply(m, std::move(out));
+  } else if (m.is<count_children>()) {
+    std::size_t running = 0;
+    for (auto& c : children_) running += c->pid ? 1 : 0;
+    reply(m, running);
+  } else if (auto* tc = m.get_if<terminate_child>()) {
+    child* c = find(tc->id);
+    if (c == nullptr || !c->pid || c->reply_ref != 0) {
+      reply(m, false);
+      return;
+    }
+    c->reply_pid = m.sender();
+    c->reply_ref = m.call_ref();
+    enqueue_stop(*c);
+    run_ops();
+  } else if (auto* rc = m.get_if<restart_child>()) {
+    child* c = find(rc->id);
+    reply(m, c != nullptr && !c->pid && !giving_up_ && start(*c));
+  }
+}
+
+void supervisor::terminate(const exit_reason&) {
+  // Nothing to do: an orderly exit has stopped the children already (the exit op runs last);
+  // any other exit reaches them through their links.
+}
+
+void supervisor::on_child_exit(child& c, exit_reason reason, snapshot state) {
+  c.last_exit = reason;
+  if (state) c.last_snapshot = std::move(state);
+  if (reason.is_abnormal()) report_crash(c, reason);
+  c.pid = {};
+  ++c.epoch;
+  if (giving_up_) return;
+  const bool restart = c.spec.restart == restart_type::permanent ||
+                       (c.spec.restart == restart_type::transient && reason.is_abnormal());
+  if (!restart) {
+    if (c.spec.restart == restart_type::temporary) remove(c);
+    return;
+  }
+  if (!record_restart()) {
+    system().log("supervisor " + self().to_string() + " reached its restart intensity (" +
+                 std::to_string(flags_.intensity) + " in " + std::to_string(flags_.period.count()) +
+                 " ms); shutting down");
+    exit_with_ = exit_reason::shutdown();
+    give_up();
+    return;
+  }
+  ++c.restarts;
+  std::vector<child*> group;
+  auto at = std::find_if(children_.begin(), children_.end(), [&](auto& p) { return p.get() == &c; });
+  switch (flags_.strategy) {
+    case strategy::one_for_one:
+      group.push_back(&c);
+      break;
+    case strategy::one_for_all:
+      for (auto& p : children_) group.push_back(p.get());
+      break;
+    case strategy::rest_for_one:
+      for (auto it = at; it != children_.end(); ++it) group.push_back(it->get());
+      break;
+  }
+  // Stop the running ones of the group, last started first; then start the group in order.
+  for (auto it = group.rbegin(); it != group.rend(); ++it) {
+    if ((*it)->pid) enqueue_stop(**it);
+  }
+  schedule_restart(std::move(group), c);
+}
+
+bool supervisor::record_restart() {
+  auto now = system().now();
+  restarts_.push_back(now);
+  while (!restarts_.empty() && restarts_.front() + flags_.period <= now) restarts_.pop_front();
+  return restarts_.size() <= flags_.intensity;
+}
+
+std::chrono::milliseconds supervisor::backoff_delay(child& c) {
+  if (!c.spec.backoff) return std::chrono::milliseconds{0};
+  const backoff_spec& b = *c.spec.backoff;
+  auto now = system().now();
+  if (c.started_at != std::chrono::steady_clock::time_point{} && now - c.started_at >= b.reset_after) {
+    c.backoff_attempt = 0;
+  }
+  double delay = static_cast<double>(b.initial.count()) * std::pow(b.multiplier, c.backoff_attempt);
+  delay = std::min(delay, static_cast<double>(b.max.count()));
+  if (b.jitter > 0) {
+    std::uniform_real_distribution<double> spread{1.0 - b.jitter, 1.0 + b.jitter};
+    delay *= spread(random_);
+  }
+  ++c.backoff_attempt;
+  return std::chrono::milliseconds{static_cast<std::int64_t>(delay)};
+}
+
+void supervisor::schedule_restart(std::vector<child*> group, child& crashed) {
+  std::vector<std::string> ids;
+  for (child* g : group) ids.push_back(g->spec.id);
+  auto delay = backoff_delay(crashed);
+  if (delay.count() > 0) {
+    send_after(delay, delayed_start{std::move(ids), crashed.spec.id, crashed.epoch});
+    return;
+  }
+  ops_.push_back(std::make_unique<op>(op{op::kind::start, {}, std::move(ids)}));
+}
+
+void supervisor::give_up() {
+  giving_up_ = true;
+  // Drop queued starts; stops already queued (or running) still complete.
+  std::deque<std::unique_ptr<op>> kept;
+  for (auto& o : ops_) {
+    if (o->what == op::kind::stop) kept.push_back(std::move(o));
+  }
+  ops_.swap(kept);
+  for (auto it = children_.rbegin(); it != children_.rend(); ++it) {
+    if ((*it)->pid) enqueue_stop(**it);
+  }
+  ops_.push_back(std::make_unique<op>(op{op::kind::exit, {}, {}}));
+  run_ops();
+}
+
+void supervisor::enqueue_stop(child& c) {
+  for (auto& o : ops_) {
+    if (o->what == op::kind::stop && o->id == c.spec.id) return;
+  }
+  ops_.push_back(std::make_unique<op>(op{op::kind::stop, c.spec.id, {}}));
+}
+
+void supervisor::begin_stop(child& c) {
+  stopping_ = &c;
+  ++c.epoch;
+  c.stop_monitor = monitor(c.pid);
+  if (c.spec.shutdown.brutal_kill) {
+    exit(c.pid, exit_reason::kill());
+    return;
+  }
+  exit(c.pid, exit_reason::shutdown());
+  if (c.spec.shutdown.timeout != std::chrono::milliseconds::max()) {
+    c.stop_timer = send_after(c.spec.shutdown.timeout, stop_timeout{c.spec.id, c.epoch});
+  }
+}
+
+void supervisor::finish_stop(child& c) {
+  if (c.stop_timer) cancel_timer(c.stop_timer);
+  c.stop_timer = {};
+  c.pid = {};
+  stopping_ = nullptr;
+  if (c.reply_ref != 0) {
+    reply_to(c.reply_pid, c.reply_ref, true);
+    c.reply_ref = 0;
+  }
+  if (!ops_.empty() && ops_.front()->what == op::kind::stop) ops_.pop_front();
+  if (c.spec.restart == restart_type::temporary) remove(c);
+}
+
+void supervisor::run_ops() {
+  while (!ops_.empty() && stopping_ == nullptr) {
+    op& o = *ops_.front();
+    switch (o.what) {
+      case op::kind::stop: {
+        child* c = find(o.id);
+        if (c == nullptr || !c->pid) {
+          ops_.pop_front();
+          continue;
+        }
+        begin_stop(*c);
+        return;  // finish_stop pops it when the child is down
+      }
+      case op::kind::start: {
+        std::vector<std::string> ids = std::move(o.ids);
+        ops_.pop_front();
+        for (const std::string& id : ids) {
+          child* c = find(id);
+          if (c == nullptr || c->pid) continue;
+          if (!start(*c)) {
+            // A failed restart counts as a crash of the child: intensity decides whether to retry.
+            on_child_exit(*c, *c->last_exit, snapshot{});
+            break;
+          }
+        }
+        continue;
+      }
+      case op::kind::exit:
+        ops_.clear();
+        stop(exit_with_);
+        return;
+    }
+  }
+}
+
+// --- dynamic_supervisor ---
+
+dynamic_supervisor::dynamic_supervisor(dynamic_supervisor_spec spec)
+    : supervisor{supervisor_spec{supervisor_flags{strategy::one_for_one, spec.intensity, spec.period, 0}, {}}},
+      spec_{std::move(spec)} {
+  if (!spec_.make_child) throw std::invalid_argument{"dynamic_supervisor_spec: make_child missing"};
+}
+
+void dynamic_supervisor::handle(message& m) {
+  auto* request = m.get_if<start_child>();
+  if (request == nullptr) {
+    supervisor::handle(m);
+    return;
+  }
+  std::size_t running = 0;
+  for (auto& c : children()) running += c->pid ? 1 : 0;
+  if (spec_.max_children != 0 && running >= spec_.max_children) {
+    reply(m, respawn::pid{});
+    return;
+  }
+  child_spec spec = spec_.child;
+  spec.id = (spec.id.empty() ? std::string{"child"} : spec.id) + "-" + std::to_string(++next_id_);
+  spec.start = [make = spec_.make_child, argument = std::move(request->argument)](const snapshot& last) {
+    return make(argument, last);
+  };
+  child& c = add_child(std::move(spec));
+  if (!start(c)) {
+    remove(c);
+    reply(m, respawn::pid{});
+    return;
+  }
+  reply(m, c.pid);
+}
+
+}  // namespace respawn
