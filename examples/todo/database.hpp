@@ -1,0 +1,70 @@
+// database: the process registered as "todo_database" (the book's Todo.Database). It owns no
+// data itself: it starts a small pool of database_worker processes, linked to it, and routes
+// every request to one of them by a hash of the list's name.
+//
+// Why route by key: all requests for one list then go through one worker's mailbox, in the order
+// the database received them. So a list's writes reach its file in order, and a load that follows
+// a store (a server restarted after a crash) always sees that store. A pool instead of one
+// process lets slow disk I/O for different lists proceed side by side.
+//
+// Why the workers are linked to the database: a worker that crashes takes the database (and the
+// other workers) down with it instead of leaving the database routing requests to a dead pid.
+// Supervisors, in a later issue, will restart the lot. The database is deliberately not linked
+// to the cache or the servers: a crash there must not lose the storage layer.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <respawn/respawn.hpp>
+
+#include "todo_list.hpp"
+
+namespace todo {
+
+inline constexpr const char* database_name = "todo_database";
+
+// --- the database protocol (also what the database forwards to its workers) ---
+
+// A cast: replace the stored list `list_name` with `list`.
+struct database_store {
+  std::string list_name;
+  todo_list list;
+};
+
+// A cast: load list `list_name` and send the answer, a database_loaded, to `reply_to`.
+// (It carries the reply address itself, instead of being a call, because the database hands the
+// request on to a worker and the worker is the one that answers.)
+struct database_get {
+  std::string list_name;
+  respawn::pid reply_to;
+};
+
+// The answer to database_get: the list as stored (empty if it was never stored).
+struct database_loaded {
+  std::string list_name;
+  todo_list list;
+};
+
+class database final : public respawn::process {
+ public:
+  database(std::filesystem::path folder, std::size_t pool_size);
+
+  void init() override;
+  void handle(respawn::message& m) override;
+
+ private:
+  respawn::pid worker_for(const std::string& list_name) const;
+
+  std::filesystem::path folder_;
+  std::size_t pool_size_;
+  std::vector<respawn::pid> workers_;
+};
+
+// Starts the database, registered as "todo_database", with `pool_size` workers that keep their
+// files under `folder` (created if missing). Call from outside any process (main, a test).
+respawn::pid start_database(respawn::runtime& rt, const std::filesystem::path& folder, std::size_t pool_size = 3);
+
+}  // namespace todo
