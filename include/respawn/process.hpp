@@ -43,6 +43,12 @@ struct spawn_options {
   bool monitor = false;             // the parent monitors the new process
   bool trap_exit = false;           // start trapping exits
   std::uint32_t mailbox_bound = 0;  // 0: unbounded; else sends past the bound are refused
+  // The watchdog declares the process hung when one handler runs longer than this
+  // (0: runtime_config::handler_budget).
+  std::chrono::milliseconds handler_budget{0};
+  // Run on a thread of its own, for a process whose handlers may block or run long; the
+  // watchdog leaves it alone.
+  bool dedicated_thread = false;
 };
 
 // What spawn returns: the new pid, and the monitor reference when spawn_options::monitor was set.
@@ -165,6 +171,7 @@ class process {
   std::atomic<bool> trap_exit_{false};  // atomic only so that introspection may read it
   bool started_ = false;
   bool stop_requested_ = false;
+  bool dedicated_ = false;  // runs on its own thread (extras hold the runner)
   respawn::pid self_{};
   respawn::pid parent_{};
   std::atomic<std::uint64_t> handled_{0};  // owner only writes

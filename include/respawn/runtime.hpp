@@ -34,6 +34,9 @@ struct runtime_config {
   unsigned scheduler_threads = 0;      // 0: one per core
   bool deterministic = false;          // see the top of this file
   std::uint32_t messages_per_turn = 64;  // a busy process yields after this many messages
+  // The watchdog: a handler that runs longer than this has its process declared hung (reason
+  // hung) and its scheduler thread replaced. 0 turns the watchdog off. Threaded mode only.
+  std::chrono::milliseconds handler_budget{10000};
   // Where crash reports and other runtime log lines go; empty: standard error. thread-safe calls.
   std::function<void(std::string_view line)> log;
 };

@@ -148,12 +148,15 @@ resume_outcome process_ops::resume(process& p, std::uint32_t budget) {
   std::uint32_t handled = 0;
   if (!p.started_) {
     p.started_ = true;
+    handler_enter();
     try {
       p.init();
     } catch (...) {
+      if (!handler_exit()) return resume_outcome::exited;  // declared hung meanwhile
       exit(p, reason_from_current_exception());
       return resume_outcome::exited;
     }
+    if (!handler_exit()) return resume_outcome::exited;
     if (p.stop_requested_) {
       exit(p, extras_if_alive(p)->stop_reason);
       return resume_outcome::exited;
@@ -196,15 +199,18 @@ resume_outcome process_ops::resume(process& p, std::uint32_t budget) {
 }
 
 bool process_ops::deliver(process& p, message* m) {
+  handler_enter();
   try {
     p.handle(*m);
   } catch (...) {
     exit_reason reason = reason_from_current_exception();
     if (!take_kept_message(m)) destroy(m);
+    if (!handler_exit()) return false;  // declared hung meanwhile: the process has ended
     exit(p, std::move(reason));
     return false;
   }
   if (!take_kept_message(m)) destroy(m);
+  if (!handler_exit()) return false;
   p.handled_.store(p.handled_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return true;
 }
@@ -359,7 +365,12 @@ void process_ops::exit(process& p, exit_reason reason) {
     }
   }
   drain_closed(p, reason);
+  notify_exit(p, reason);
+  set_current_process(nullptr);
+  p.rt_->process_ended(p.self_);
+}
 
+void process_ops::notify_exit(process& p, const exit_reason& reason) {
   runtime_impl& rt = *p.rt_;
   process_extras* x = p.extras_.load(std::memory_order_acquire);
   if (x == nullptr && p.extras_.compare_exchange_strong(x, extras_tombstone, std::memory_order_acq_rel)) {
@@ -391,8 +402,19 @@ void process_ops::exit(process& p, exit_reason reason) {
       rt.send(target, make_message<monitor_ref, signal_kind::demonitor>(ref), p.self_);
     }
   }
-  set_current_process(nullptr);
-  rt.process_ended(p.self_);
+}
+
+void process_ops::exit_hung(process& p) {
+  // Runs on the watchdog's thread while the owner's thread is stuck in a handler, which will
+  // never touch `p` again (handler_exit() fails for it). So: no terminate(), and the FIFO cache
+  // stays where it is (the process's destructor frees it); everything else is a normal exit.
+  p.state_.store(static_cast<std::uint8_t>(process_state::exiting), std::memory_order_relaxed);
+  message* cache = p.cache_;
+  p.cache_ = nullptr;
+  drain_closed(p, exit_reason::hung());
+  p.cache_ = cache;
+  notify_exit(p, exit_reason::hung());
+  p.rt_->process_ended(p.self_);
 }
 
 void process_ops::link_local(process& p, pid other) {

@@ -4,6 +4,8 @@
 // other threads; the owner is the only writer of links and monitors.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -24,6 +26,8 @@ struct process_extras {
   bool exiting = false;  // set under the mutex as the process ends: no new name after it
   exit_reason stop_reason;
   snapshot latest;  // the last recovery snapshot; goes to the parent with the exit signal
+  std::chrono::milliseconds handler_budget{0};  // the watchdog's budget for this process; 0: default
+  std::shared_ptr<class dedicated_runner> dedicated;  // spawn_options::dedicated_thread
 };
 
 }  // namespace respawn::detail

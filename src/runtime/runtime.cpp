@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "dedicated_runner.hpp"
 #include "deterministic_scheduler.hpp"
 #include "runtime_impl.hpp"
 #include "thread_scheduler.hpp"
@@ -22,7 +23,7 @@ runtime_impl::runtime_impl(runtime& o, runtime_config c) : owner{o}, config{c} {
   } else {
     unsigned n = config.scheduler_threads;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-    sched = std::make_unique<thread_scheduler>(n, config.messages_per_turn);
+    sched = std::make_unique<thread_scheduler>(*this, n, config.messages_per_turn, config.handler_budget);
   }
 }
 
@@ -35,13 +36,17 @@ void runtime_impl::start() {
 
 send_result runtime_impl::send(pid to, message* m, pid sender) {
   m->sender_ = sender;
+  if (current_thread_abandoned()) {  // a runaway handler's late sends go nowhere
+    destroy(m);
+    return send_result::noproc;
+  }
   process* p = table.pin(to);
   if (p == nullptr) {
     destroy(m);
     return send_result::noproc;
   }
   push_outcome outcome = process_ops::push(*p, m);
-  if (outcome == push_outcome::woke) sched->schedule(p);
+  if (outcome == push_outcome::woke) wake(*p);
   table.unpin(to.index);
   switch (outcome) {
     case push_outcome::queued:
@@ -55,6 +60,27 @@ send_result runtime_impl::send(pid to, message* m, pid sender) {
       return send_result::mailbox_full;
   }
   return send_result::ok;
+}
+
+void runtime_impl::wake(process& p) {
+  if (p.dedicated_) {
+    p.extras_.load(std::memory_order_acquire)->dedicated->wake();
+  } else {
+    sched->schedule(&p);
+  }
+}
+
+std::chrono::milliseconds runtime_impl::handler_budget_of(pid id) {
+  std::chrono::milliseconds budget{0};
+  if (process* p = table.pin(id)) {
+    process_extras* x = p->extras_.load(std::memory_order_acquire);
+    if (x != nullptr && x != extras_tombstone) {
+      std::lock_guard lock{x->mutex};
+      budget = x->handler_budget;
+    }
+    table.unpin(id.index);
+  }
+  return budget;
 }
 
 void runtime_impl::send_exit(pid from, pid to, exit_reason reason) {
@@ -92,6 +118,15 @@ spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options&
                       (holder ? " to " + holder.to_string() : std::string{})};
   }
   spawned result{id, monitor_ref{}};
+  if (options.handler_budget.count() > 0 || options.dedicated_thread) {
+    process_extras* x = process_ops::extras_if_alive(p);
+    std::lock_guard lock{x->mutex};
+    x->handler_budget = options.handler_budget;
+    if (options.dedicated_thread && manual == nullptr) {
+      x->dedicated = dedicated_runner::start(p, config.messages_per_turn);
+      p.dedicated_ = true;
+    }
+  }
   if (options.link) {
     {
       process_extras* x = process_ops::extras_if_alive(p);
@@ -113,8 +148,8 @@ spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options&
     std::lock_guard lock{px->mutex};
     px->monitors.emplace_back(result.monitor, id);
   }
-  // The inbox starts empty but not waiting: this schedule() is the process's first wake-up.
-  sched->schedule(&p);
+  // The inbox starts empty but not waiting: this is the process's first wake-up.
+  wake(p);
   return result;
 }
 

@@ -30,6 +30,8 @@ struct process_ops {
   // The process's extras, made if needed; nullptr once it has ended. thread-safe
   static process_extras* extras_if_alive(process& p);
   static void exit(process& p, exit_reason reason);
+  // The watchdog ends a process whose handler is stuck on another thread (reason hung).
+  static void exit_hung(process& p);
   // The owner's side of link, unlink, monitor, demonitor (the other side gets a signal).
   // Safe from another thread too: the owner's lists are under the extras mutex.
   static void link_local(process& p, pid other);
@@ -48,6 +50,8 @@ struct process_ops {
   static bool handle_signal(process& p, message* m);  // false: the process has ended
   static bool deliver(process& p, message* m);        // runs handle(); false: ended by exception
   static void drain_closed(process& p, const exit_reason& reason);
+  // Exit signals to links, downs to monitors, demonitors, the name released.
+  static void notify_exit(process& p, const exit_reason& reason);
 };
 
 // A handler that wants to keep the message it is handling (instead of the runtime destroying it
@@ -68,8 +72,12 @@ class runtime_impl {
   // Sends `m` (ownership taken) to `to` as `sender`; runtime signals bypass the mailbox bound.
   // thread-safe
   send_result send(pid to, message* m, pid sender);
+  // Hands a woken process to whoever runs it: its own thread, or the scheduler. thread-safe
+  void wake(process& p);
   // Called by a process as the last step of ending.
   void process_ended(pid p);
+  // The watchdog budget `p` was spawned with (0: the runtime's). thread-safe
+  std::chrono::milliseconds handler_budget_of(pid p);
   spawned spawn(std::unique_ptr<process> p, const spawn_options& options, process* parent);
   // Erlang's exit/2: a kill is also flagged so that it overtakes a long mailbox. thread-safe
   void send_exit(pid from, pid to, exit_reason reason);

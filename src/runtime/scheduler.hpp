@@ -5,6 +5,7 @@
 // no process ever runs on two threads at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace respawn {
@@ -12,6 +13,50 @@ class process;
 }
 
 namespace respawn::detail {
+
+// What a scheduler thread shows the watchdog, and how the two agree on who owns a stuck
+// handler. `handler` is (handler count << 1 | 1) while a handler runs, (count << 1) between
+// handlers. The thread sets it with a plain store on entry and leaves with a CAS; the watchdog
+// abandons the thread with a CAS from the value it saw standing still to `handler_abandoned`.
+// Exactly one CAS wins, so either the handler returned in time and nothing happens, or it did
+// not and its thread will never touch its process again (one uncontended CAS per message).
+inline constexpr std::uint64_t handler_abandoned = ~std::uint64_t{0};
+
+struct worker_signals {
+  std::atomic<std::uint64_t> handler{0};
+  std::atomic<std::uint64_t> running{0};  // the pid being run, packed; 0 when none
+  std::atomic<bool> abandoned{false};     // mirror of handler == handler_abandoned, cheap to test
+  std::uint64_t count = 0;                // the owning thread's handler count
+};
+inline thread_local worker_signals* current_signals = nullptr;
+
+// A handler starts on this thread.
+inline void handler_enter() noexcept {
+  if (worker_signals* s = current_signals) {
+    ++s->count;
+    s->handler.store((s->count << 1) | 1, std::memory_order_relaxed);
+  }
+}
+// A handler returned (or threw). false: the watchdog abandoned this thread meanwhile; the
+// process was ended as hung and must not be touched again.
+inline bool handler_exit() noexcept {
+  if (worker_signals* s = current_signals) {
+    std::uint64_t running = (s->count << 1) | 1;
+    return s->handler.compare_exchange_strong(running, s->count << 1, std::memory_order_acq_rel,
+                                              std::memory_order_acquire);
+  }
+  return true;
+}
+
+// True when the current thread was replaced by the watchdog: whatever it sends is dropped.
+inline bool current_thread_abandoned() noexcept {
+  worker_signals* s = current_signals;
+  return s != nullptr && s->abandoned.load(std::memory_order_relaxed);
+}
+
+inline std::uint64_t pack_pid(std::uint32_t index, std::uint32_t generation) noexcept {
+  return (std::uint64_t{generation} << 32) | index;
+}
 
 class scheduler {
  public:

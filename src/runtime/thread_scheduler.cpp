@@ -1,4 +1,4 @@
-// thread_scheduler: see the header for the design (run_next, stealing, spin-then-sleep).
+// thread_scheduler: see the header for the design (run_next, stealing, spin-then-sleep, watchdog).
 #include "thread_scheduler.hpp"
 
 #include "runtime_impl.hpp"
@@ -27,24 +27,29 @@ void spinlock::lock() noexcept {
   }
 }
 
-thread_scheduler::thread_scheduler(unsigned threads, std::uint32_t messages_per_turn)
-    : messages_per_turn_{messages_per_turn} {
+thread_scheduler::thread_scheduler(runtime_impl& rt, unsigned threads, std::uint32_t messages_per_turn,
+                                   std::chrono::milliseconds handler_budget)
+    : rt_{rt}, messages_per_turn_{messages_per_turn}, handler_budget_{handler_budget} {
   if (threads == 0) threads = 1;
+  if (threads > max_workers / 2) threads = max_workers / 2;  // leave room for replacements
   for (unsigned i = 0; i < threads; ++i) {
     auto w = std::make_unique<worker>();
     w->owner = this;
     w->index = i;
-    workers_.push_back(std::move(w));
+    workers_[i] = std::move(w);
   }
+  count_.store(threads, std::memory_order_release);
+  threads_.store(threads, std::memory_order_relaxed);
 }
 
 thread_scheduler::~thread_scheduler() { stop(); }
 
 void thread_scheduler::start() {
-  for (auto& w : workers_) {
-    worker* raw = w.get();
-    w->thread = std::thread{[this, raw] { run(*raw); }};
+  for (unsigned i = 0; i < worker_count(); ++i) {
+    worker* raw = workers_[i].get();
+    raw->thread = std::thread{[this, raw] { run(*raw); }};
   }
+  if (handler_budget_.count() > 0) watchdog_ = std::thread{[this] { watch(); }};
 }
 
 void thread_scheduler::stop() {
@@ -53,19 +58,26 @@ void thread_scheduler::stop() {
     std::lock_guard lock{sleep_mutex_};
     sleep_cv_.notify_all();
   }
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
+  {
+    std::lock_guard lock{watchdog_mutex_};
+    watchdog_cv_.notify_all();
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+  for (unsigned i = 0; i < worker_count(); ++i) {
+    worker& w = *workers_[i];
+    if (!w.thread.joinable()) continue;
+    if (w.signals.abandoned.load(std::memory_order_acquire)) {
+      // A handler that never returned holds this thread: it cannot be joined. It touches nothing
+      // of ours again unless its handler returns, which the runtime's documentation forbids
+      // after the runtime is gone.
+      w.thread.detach();
+    } else {
+      w.thread.join();
+    }
   }
 }
 
-void thread_scheduler::schedule(process* p) {
-  auto* w = static_cast<worker*>(current_worker);
-  if (w != nullptr && w->owner == this) {
-    // The newest wake-up runs next on this core; the one it displaces becomes stealable.
-    if (w->run_next != nullptr) push_local(*w, w->run_next);
-    w->run_next = p;
-    return;
-  }
+void thread_scheduler::inject(process* p) {
   {
     std::lock_guard lock{inject_mutex_};
     injected_.push_back(p);
@@ -74,15 +86,27 @@ void thread_scheduler::schedule(process* p) {
   if (sleeping_.load(std::memory_order_seq_cst) > 0) wake_one();
 }
 
+void thread_scheduler::schedule(process* p) {
+  auto* w = static_cast<worker*>(current_worker);
+  if (w == nullptr || w->owner != this || w->signals.abandoned.load(std::memory_order_seq_cst)) {
+    inject(p);
+    return;
+  }
+  // The newest wake-up runs next on this core; the one it displaces becomes stealable.
+  process* displaced = w->run_next.exchange(p, std::memory_order_seq_cst);
+  if (displaced != nullptr) push_local(*w, displaced);
+  // The watchdog may have abandoned this worker meanwhile: then nobody would run run_next.
+  if (w->signals.abandoned.load(std::memory_order_seq_cst)) {
+    if (process* q = w->run_next.exchange(nullptr, std::memory_order_seq_cst)) inject(q);
+  }
+}
+
 void thread_scheduler::before_blocking() {
   // The thread is about to block inside a handler: what it would have run next must not wait
   // for it (the process it is waiting for may be that very one).
   auto* w = static_cast<worker*>(current_worker);
   if (w == nullptr || w->owner != this) return;
-  if (w->run_next != nullptr) {
-    push_local(*w, w->run_next);
-    w->run_next = nullptr;
-  }
+  if (process* p = w->run_next.exchange(nullptr, std::memory_order_seq_cst)) push_local(*w, p);
   if (w->queued.load(std::memory_order_relaxed) > 0) wake_one();
 }
 
@@ -99,14 +123,14 @@ void thread_scheduler::push_local(worker& w, process* p) {
 
 void thread_scheduler::wake_one() {
   std::lock_guard lock{sleep_mutex_};
-  if (wake_tokens_ < static_cast<int>(workers_.size())) ++wake_tokens_;
+  if (wake_tokens_ < static_cast<int>(max_workers)) ++wake_tokens_;
   sleep_cv_.notify_one();
 }
 
 bool thread_scheduler::work_visible() const noexcept {
   if (injected_count_.load(std::memory_order_seq_cst) > 0) return true;
-  for (const auto& w : workers_) {
-    if (w->queued.load(std::memory_order_seq_cst) > 0) return true;
+  for (unsigned i = 0; i < worker_count(); ++i) {
+    if (workers_[i]->queued.load(std::memory_order_seq_cst) > 0) return true;
   }
   return false;
 }
@@ -122,8 +146,8 @@ process* thread_scheduler::take_injected() {
 }
 
 process* thread_scheduler::steal(worker& thief) {
-  const std::size_t n = workers_.size();
-  for (std::size_t k = 1; k < n; ++k) {
+  const unsigned n = worker_count();
+  for (unsigned k = 1; k < n; ++k) {
     worker& victim = *workers_[(thief.index + k) % n];
     if (victim.queued.load(std::memory_order_relaxed) == 0) continue;
     if (!victim.lock.try_lock()) continue;
@@ -148,15 +172,13 @@ process* thread_scheduler::steal(worker& thief) {
 }
 
 process* thread_scheduler::find_work(worker& w) {
-  if (w.run_next != nullptr) {
-    if (++w.run_next_streak <= messages_per_turn_ || w.queued.load(std::memory_order_relaxed) == 0) {
-      process* p = w.run_next;
-      w.run_next = nullptr;
-      return p;
+  if (w.run_next.load(std::memory_order_relaxed) != nullptr) {
+    process* p = w.run_next.exchange(nullptr, std::memory_order_acq_rel);
+    if (p != nullptr) {
+      if (++w.run_next_streak <= messages_per_turn_ || w.queued.load(std::memory_order_relaxed) == 0) return p;
+      // Fairness: run_next has had its share; it queues behind the others.
+      push_local(w, p);
     }
-    // Fairness: run_next has had its share; it queues behind the others.
-    push_local(w, w.run_next);
-    w.run_next = nullptr;
   }
   w.run_next_streak = 0;
   if (w.queued.load(std::memory_order_relaxed) > 0) {
@@ -173,6 +195,7 @@ process* thread_scheduler::find_work(worker& w) {
 }
 
 void thread_scheduler::idle(worker& w) {
+  (void)w;
   spinning_.fetch_add(1, std::memory_order_seq_cst);
   for (int round = 0; round < spin_rounds; ++round) {
     if (work_visible() || stopping_.load(std::memory_order_relaxed)) {
@@ -184,7 +207,6 @@ void thread_scheduler::idle(worker& w) {
     }
     for (int i = 0; i < 8; ++i) RESPAWN_CPU_RELAX();
   }
-  (void)w;
   spinning_.fetch_sub(1, std::memory_order_seq_cst);
   sleeping_.fetch_add(1, std::memory_order_seq_cst);
   if (!work_visible() && !stopping_.load(std::memory_order_seq_cst)) {
@@ -197,15 +219,99 @@ void thread_scheduler::idle(worker& w) {
 
 void thread_scheduler::run(worker& w) {
   current_worker = &w;
+  current_signals = &w.signals;
   while (!stopping_.load(std::memory_order_relaxed)) {
     process* p = find_work(w);
     if (p == nullptr) {
       idle(w);
       continue;
     }
-    if (process_ops::resume(*p, messages_per_turn_) == resume_outcome::yielded) push_local(w, p);
+    w.signals.running.store(pack_pid(p->self().index, p->self().generation), std::memory_order_relaxed);
+    resume_outcome outcome = process_ops::resume(*p, messages_per_turn_);
+    w.signals.running.store(0, std::memory_order_relaxed);
+    if (w.signals.abandoned.load(std::memory_order_acquire)) {
+      retire(w);
+      break;
+    }
+    if (outcome == resume_outcome::yielded) push_local(w, p);
   }
   current_worker = nullptr;
+  current_signals = nullptr;
+}
+
+void thread_scheduler::retire(worker& w) {
+  // The runaway handler returned at last. Its process already ended (as `hung`); drop the pin
+  // the watchdog took for us, and hand anything still queued here to the other workers.
+  if (w.hung_pid != 0) rt_.table.unpin(static_cast<std::uint32_t>(w.hung_pid));
+  if (process* p = w.run_next.exchange(nullptr, std::memory_order_seq_cst)) inject(p);
+  std::deque<process*> left;
+  {
+    std::lock_guard lock{w.lock};
+    left.swap(w.queue);
+    w.queued.store(0, std::memory_order_seq_cst);
+  }
+  for (process* p : left) inject(p);
+}
+
+thread_scheduler::worker* thread_scheduler::add_worker() {
+  std::lock_guard lock{add_mutex_};
+  unsigned n = count_.load(std::memory_order_relaxed);
+  if (n == max_workers) return nullptr;
+  auto w = std::make_unique<worker>();
+  w->owner = this;
+  w->index = n;
+  worker* raw = w.get();
+  workers_[n] = std::move(w);
+  count_.store(n + 1, std::memory_order_release);
+  raw->thread = std::thread{[this, raw] { run(*raw); }};
+  return raw;
+}
+
+void thread_scheduler::watch() {
+  // Look a few times per budget: a runaway handler is caught between 1 and 1.25 budgets.
+  auto interval = std::max(std::chrono::milliseconds{1}, handler_budget_ / 4);
+  std::unique_lock lock{watchdog_mutex_};
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    watchdog_cv_.wait_for(lock, interval);
+    if (stopping_.load(std::memory_order_relaxed)) break;
+    auto now = std::chrono::steady_clock::now();
+    for (unsigned i = 0; i < worker_count(); ++i) {
+      worker& w = *workers_[i];
+      if (w.signals.abandoned.load(std::memory_order_relaxed)) continue;
+      std::uint64_t handler = w.signals.handler.load(std::memory_order_relaxed);
+      if ((handler & 1) == 0 || handler != w.seen_handler) {  // idle, or a new handler since
+        w.seen_handler = handler;
+        w.seen_since = now;
+        continue;
+      }
+      std::uint64_t running = w.signals.running.load(std::memory_order_relaxed);
+      pid p{static_cast<std::uint32_t>(running), static_cast<std::uint32_t>(running >> 32)};
+      auto budget = handler_budget_;
+      if (auto own = rt_.handler_budget_of(p); own.count() > 0) budget = own;
+      if (now - w.seen_since >= budget) abandon(w, handler);
+    }
+  }
+}
+
+void thread_scheduler::abandon(worker& w, std::uint64_t handler) {
+  // Claim the handler: fails if it has returned since we looked (then nothing happens).
+  if (!w.signals.handler.compare_exchange_strong(handler, handler_abandoned, std::memory_order_acq_rel)) return;
+  // The thread is frozen inside a handler of the process it is running, so `running` is stable
+  // and the process alive (it can only end on that thread, or here).
+  std::uint64_t running = w.signals.running.load(std::memory_order_acquire);
+  pid id{static_cast<std::uint32_t>(running), static_cast<std::uint32_t>(running >> 32)};
+  process* p = rt_.table.pin(id);  // held until the stuck thread returns (retire unpins)
+  if (p != nullptr) w.hung_pid = running;
+  w.signals.abandoned.store(true, std::memory_order_seq_cst);
+  threads_.fetch_sub(1, std::memory_order_relaxed);
+  if (process* next = w.run_next.exchange(nullptr, std::memory_order_seq_cst)) inject(next);
+  if (add_worker() != nullptr) threads_.fetch_add(1, std::memory_order_relaxed);
+  auto budget = rt_.handler_budget_of(id);
+  if (budget.count() == 0) budget = handler_budget_;
+  rt_.owner.log("watchdog: " + id.to_string() + " ran one handler for more than " + std::to_string(budget.count()) +
+                " ms; it exits with reason hung and a new scheduler thread takes its place");
+  if (p != nullptr) process_ops::exit_hung(*p);
+  wake_one();  // the stuck thread's own queue is stealable: have someone take it
 }
 
 }  // namespace respawn::detail
