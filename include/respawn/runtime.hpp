@@ -217,6 +217,7 @@ class scoped_process {
   std::optional<T> receive(std::chrono::milliseconds timeout);
 
   monitor_ref monitor(pid other);
+  void demonitor(monitor_ref ref);
   void link(pid other);
   void trap_exit(bool on);
 

@@ -217,6 +217,10 @@ monitor_ref scoped_process::monitor(pid other) {
   return detail::process_ops::monitor_local(*proxy_, other, rt_.impl().new_monitor_ref());
 }
 
+void scoped_process::demonitor(monitor_ref ref) {
+  if (proxy_ != nullptr) detail::process_ops::demonitor_local(*proxy_, ref);
+}
+
 void scoped_process::link(pid other) {
   if (proxy_ != nullptr) detail::process_ops::link_local(*proxy_, other);
 }

@@ -75,6 +75,13 @@ bool take_kept_message(message* m) noexcept {
 }
 
 process* current_process() noexcept { return current; }
+
+exit_reason process_ops::stop_reason(process& p) {
+  process_extras* x = p.extras_.load(std::memory_order_acquire);
+  if (x == nullptr || x == extras_tombstone) return exit_reason::normal();
+  std::lock_guard lock{x->mutex};
+  return x->stop_reason;
+}
 void set_current_process(process* p) noexcept { current = p; }
 
 process_extras* process_ops::extras_if_alive(process& p) {
@@ -158,7 +165,7 @@ resume_outcome process_ops::resume(process& p, std::uint32_t budget) {
     }
     if (!handler_exit()) return resume_outcome::exited;
     if (p.stop_requested_) {
-      exit(p, extras_if_alive(p)->stop_reason);
+      exit(p, stop_reason(p));
       return resume_outcome::exited;
     }
     ++handled;
@@ -192,7 +199,7 @@ resume_outcome process_ops::resume(process& p, std::uint32_t budget) {
     }
     if (!alive) return resume_outcome::exited;
     if (p.stop_requested_) {
-      exit(p, extras_if_alive(p)->stop_reason);
+      exit(p, stop_reason(p));
       return resume_outcome::exited;
     }
   }
@@ -328,21 +335,24 @@ bool process_ops::handle_signal(process& p, message* m) {
   std::abort();
 }
 
-void process_ops::drain_closed(process& p, const exit_reason& /*reason*/) {
+void process_ops::drain_closed(process& p, const exit_reason& reason) {
   message* stack = p.inbox_.exchange(inbox_closed, std::memory_order_acq_rel);
-  // Whatever is left: the cache, then the stack. Requests that expect an answer get the one a
-  // dead process gives: a link is answered by an exit signal noproc, a monitor by down noproc.
+  // Whatever is left: the cache, then the stack. A link or monitor request that reached the
+  // process while it was alive is answered with its exit reason, as if it had been handled just
+  // before the end (signals between two processes stay in order, even when a kill overtakes
+  // them: A that monitors B and then kills B sees `down killed`, not `noproc`). Sends that come
+  // later fail at the sender, which turns them into noproc itself.
   auto drain = [&](message* list) {
     while (list != nullptr) {
       message* m = list;
       list = m->next_;
       if (m->vtable_->signal == signal_kind::link) {
         p.rt_->send(m->sender_, make_message<exit_signal, signal_kind::link_exit>(
-                                    exit_signal{p.self_, exit_reason::noproc(), {}}),
+                                    exit_signal{p.self_, reason, {}}),
                     p.self_);
       } else if (m->vtable_->signal == signal_kind::monitor) {
         p.rt_->send(m->sender_, make_message<down, signal_kind::down>(
-                                    down{value_of<monitor_ref>(m), p.self_, exit_reason::noproc()}),
+                                    down{value_of<monitor_ref>(m), p.self_, reason}),
                     p.self_);
       }
       destroy(m);
@@ -364,6 +374,7 @@ void process_ops::exit(process& p, exit_reason reason) {
       // terminate() may not change the reason the process is already ending with.
     }
   }
+  p.rt_->process_exiting(p.self_);
   drain_closed(p, reason);
   notify_exit(p, reason);
   set_current_process(nullptr);
@@ -409,6 +420,7 @@ void process_ops::exit_hung(process& p) {
   // never touch `p` again (handler_exit() fails for it). So: no terminate(), and the FIFO cache
   // stays where it is (the process's destructor frees it); everything else is a normal exit.
   p.state_.store(static_cast<std::uint8_t>(process_state::exiting), std::memory_order_relaxed);
+  p.rt_->process_exiting(p.self_);
   message* cache = p.cache_;
   p.cache_ = nullptr;
   drain_closed(p, exit_reason::hung());

@@ -65,11 +65,14 @@ class process_table {
     if ((old & dying_bit) && (old & pins_mask) == 1) try_finalize(index);
   }
 
-  // Called once by a process as it ends: no new pins succeed; the process is freed when the
-  // last pin (its own among them) is dropped. thread-safe
+  // Called once by a process as it starts to end: no new pins succeed from now on, so sends
+  // fail with noproc and alive() is false. The process keeps its own pin until it unpins. thread-safe
+  void mark_dying(std::uint32_t index) noexcept {
+    at(index).state.fetch_add(dying_bit - live_bit, std::memory_order_acq_rel);
+  }
+  // mark_dying and drop the process's own pin: it is freed when the last pin is dropped.
   void retire(std::uint32_t index) noexcept {
-    slot& s = at(index);
-    s.state.fetch_add(dying_bit - live_bit, std::memory_order_acq_rel);
+    mark_dying(index);
     unpin(index);
   }
 

@@ -153,10 +153,12 @@ spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options&
   return result;
 }
 
-void runtime_impl::process_ended(pid p) {
+void runtime_impl::process_exiting(pid p) {
   live.fetch_sub(1, std::memory_order_acq_rel);
-  table.retire(p.index);
+  table.mark_dying(p.index);
 }
+
+void runtime_impl::process_ended(pid p) { table.unpin(p.index); }
 
 void runtime_impl::shutdown() {
   // Kill whatever is left, wait for it to end, then stop the threads. Killed processes run no
@@ -267,11 +269,12 @@ monitor_ref process::monitor(pid other) {
 void process::demonitor(monitor_ref ref) { detail::process_ops::demonitor_local(*this, ref); }
 
 void process::stop(exit_reason reason) {
+  stop_requested_ = true;
+  if (reason.is_normal()) return;  // the default: no extras needed (most processes end this way)
   if (detail::process_extras* x = detail::process_ops::extras_if_alive(*this)) {
     std::lock_guard lock{x->mutex};
     x->stop_reason = std::move(reason);
   }
-  stop_requested_ = true;
 }
 
 void process::exit(pid to, exit_reason reason) { rt_->send_exit(self_, to, std::move(reason)); }

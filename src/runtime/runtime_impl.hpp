@@ -30,6 +30,7 @@ struct process_ops {
   // The process's extras, made if needed; nullptr once it has ended. thread-safe
   static process_extras* extras_if_alive(process& p);
   static void exit(process& p, exit_reason reason);
+  static exit_reason stop_reason(process& p);  // what stop() was given
   // The watchdog ends a process whose handler is stuck on another thread (reason hung).
   static void exit_hung(process& p);
   // The owner's side of link, unlink, monitor, demonitor (the other side gets a signal).
@@ -74,7 +75,10 @@ class runtime_impl {
   send_result send(pid to, message* m, pid sender);
   // Hands a woken process to whoever runs it: its own thread, or the scheduler. thread-safe
   void wake(process& p);
-  // Called by a process as the last step of ending.
+  // A process starts to end: it no longer counts as live, and sends to it fail (before any
+  // exit signal or down goes out, so whoever gets those sees it dead).
+  void process_exiting(pid p);
+  // The last step of ending: drops the process's own pin (it may be freed right here).
   void process_ended(pid p);
   // The watchdog budget `p` was spawned with (0: the runtime's). thread-safe
   std::chrono::milliseconds handler_budget_of(pid p);
