@@ -84,6 +84,10 @@ options parse_args(int argc, char** argv) {
 respawn::runtime_config config_for(const options& o) {
   respawn::runtime_config c;
   c.scheduler_threads = o.threads;
+  // RESPAWN_BENCH_WATCHDOG=0 measures the watchdog's cost (one CAS per message).
+  if (const char* w = std::getenv("RESPAWN_BENCH_WATCHDOG"); w != nullptr && std::string{w} == "0") {
+    c.handler_budget = std::chrono::milliseconds{0};
+  }
   return c;
 }
 

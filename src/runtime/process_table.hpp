@@ -14,7 +14,6 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
-#include <vector>
 
 #include "respawn/pid.hpp"
 
@@ -33,7 +32,8 @@ class process_table {
 
   struct slot {
     std::atomic<std::uint64_t> state{std::uint64_t{1} << 32};  // generation 1, free
-    std::atomic<process*> ptr{nullptr};
+    // The process while live; while the slot is free, the next free index + 1 (0: none).
+    std::atomic<std::uintptr_t> ptr{0};
   };
 
   process_table();
@@ -55,7 +55,7 @@ class process_table {
       unpin(id.index);
       return nullptr;
     }
-    return s.ptr.load(std::memory_order_acquire);
+    return reinterpret_cast<process*>(s.ptr.load(std::memory_order_acquire));
   }
 
   // thread-safe
@@ -101,12 +101,17 @@ class process_table {
     return chunks_[index >> chunk_bits][index & (chunk_size - 1)];
   }
   void try_finalize(std::uint32_t index) noexcept;
+  // The free slots: a lock-free stack (Treiber) threaded through the free slots' ptr fields,
+  // its head tagged with a counter against ABA. Spawning and ending processes on different
+  // threads contended on a mutex here (26% and 17% of spawn's time, BENCHMARKS.md).
+  bool pop_free(std::uint32_t& index) noexcept;
+  void push_free(std::uint32_t index) noexcept;
 
   slot** chunks_;                          // max_chunks pointers; filled under mutex_
   std::atomic<std::uint32_t> capacity_{0};  // slots in allocated chunks
   std::atomic<std::uint32_t> high_water_{0};
-  std::mutex mutex_;                        // guards free_ and chunk growth
-  std::vector<std::uint32_t> free_;
+  std::mutex mutex_;                        // guards chunk growth
+  std::atomic<std::uint64_t> free_head_{0};  // [tag:32 | index + 1:32]; index part 0: empty
 };
 
 }  // namespace respawn::detail
