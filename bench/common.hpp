@@ -76,5 +76,6 @@ int run_pingpong(const options& o);
 int run_ring(const options& o);
 int run_fanin(const options& o);
 int run_memory(const options& o);
+int run_restart(const options& o);
 
 }  // namespace rb

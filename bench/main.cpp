@@ -1,5 +1,5 @@
 // respawn-bench: the runtime scenarios of ../shared/bench/RUNTIME.md (spawn, pingpong, ring,
-// fanin, memory), one per run, one JSON line on stdout -- the same definitions and keys as the
+// fanin, restart, memory), one per run, one JSON line on stdout -- the same definitions and keys as the
 // Erlang/OTP and CAF reference implementations in ../shared/peers/runtime, so that results
 // compare 1:1 (scripts/bench, scripts/bench-peers, docs/BENCHMARKS.md).
 #include <cstdio>
@@ -15,13 +15,9 @@ int main(int argc, char** argv) {
   if (s == "ring") return rb::run_ring(o);
   if (s == "fanin") return rb::run_fanin(o);
   if (s == "memory") return rb::run_memory(o);
-  if (s == "restart") {
-    std::fprintf(stderr, "respawn-bench: scenario 'restart' is not implemented until supervisors exist\n");
-    return 2;
-  }
+  if (s == "restart") return rb::run_restart(o);
   std::fprintf(stderr,
-               "respawn-bench: unknown scenario '%s' (spawn, pingpong, ring, fanin, memory; restart "
-               "comes with supervisors)\n",
+               "respawn-bench: unknown scenario '%s' (spawn, pingpong, ring, fanin, restart, memory)\n",
                s.c_str());
   return 2;
 }

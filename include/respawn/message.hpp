@@ -140,15 +140,15 @@ using message_ptr = std::unique_ptr<message, message_deleter>;
 
 // A monitored process ended (or did not exist: reason noproc).
 struct down {
-  monitor_ref ref;
-  respawn::pid process;
-  exit_reason reason;
+  monitor_ref ref{};
+  respawn::pid process{};
+  exit_reason reason{};
 };
 
 // An exit signal, delivered as a message because the receiver traps exits.
 struct exit_signal {
-  respawn::pid from;
-  exit_reason reason;
+  respawn::pid from{};
+  exit_reason reason{};
   // To the parent only (the supervisor): the last recovery snapshot the process saved.
   respawn::snapshot state{};
 };

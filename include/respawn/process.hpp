@@ -38,7 +38,7 @@ enum class send_result : std::uint8_t {
 };
 
 struct spawn_options {
-  std::string name;                 // register under this name (spawn fails if it is taken)
+  std::string name{};               // register under this name (spawn fails if it is taken)
   bool link = false;                // link the new process to its parent (spawner)
   bool monitor = false;             // the parent monitors the new process
   bool trap_exit = false;           // start trapping exits
@@ -131,6 +131,9 @@ class process {
   void trap_exit(bool on) noexcept { trap_exit_.store(on, std::memory_order_relaxed); }
   bool trapping_exits() const noexcept { return trap_exit_.load(std::memory_order_relaxed); }
 
+  // Ends this turn once the current handler returns: the process goes to the back of the run
+  // queue (if it has mail) so that others run first (Erlang's erlang:yield/0).
+  void yield() noexcept { yield_requested_ = true; }
   // Ends this process with `reason` once the current handler returns.
   void stop(exit_reason reason = exit_reason::normal());
   // Sends an exit signal to another process (Erlang's exit/2).
@@ -171,6 +174,7 @@ class process {
   std::atomic<bool> trap_exit_{false};  // atomic only so that introspection may read it
   bool started_ = false;
   bool stop_requested_ = false;
+  bool yield_requested_ = false;
   bool dedicated_ = false;  // runs on its own thread (extras hold the runner)
   respawn::pid self_{};
   respawn::pid parent_{};

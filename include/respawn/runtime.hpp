@@ -37,8 +37,10 @@ struct runtime_config {
   // The watchdog: a handler that runs longer than this has its process declared hung (reason
   // hung) and its scheduler thread replaced. 0 turns the watchdog off. Threaded mode only.
   std::chrono::milliseconds handler_budget{10000};
+  // Supervisors log a crash report for every abnormal exit of a child (OTP's SASL reports).
+  bool crash_reports = true;
   // Where crash reports and other runtime log lines go; empty: standard error. thread-safe calls.
-  std::function<void(std::string_view line)> log;
+  std::function<void(std::string_view line)> log{};
 };
 
 enum class process_state : std::uint8_t { runnable, running, waiting, exiting };
@@ -151,6 +153,7 @@ class runtime {
 
   // Writes one line to the configured log (runtime_config::log). thread-safe
   void log(std::string_view line) const;
+  const runtime_config& config() const noexcept;
 
   detail::runtime_impl& impl() noexcept { return *impl_; }
 

@@ -58,13 +58,13 @@ struct backoff_spec {
 using child_start = std::function<std::unique_ptr<process>(const snapshot& last)>;
 
 struct child_spec {
-  std::string id;
-  child_start start;
+  std::string id{};
+  child_start start{};
   restart_type restart = restart_type::permanent;
   shutdown_spec shutdown{};
   child_type type = child_type::worker;
-  std::string name;  // registered name, registered again by every restart ("" for none)
-  std::optional<backoff_spec> backoff;
+  std::string name{};  // registered name, registered again by every restart ("" for none)
+  std::optional<backoff_spec> backoff{};
 
   // A child_start that constructs P(args...) (copies of args) and ignores snapshots.
   template <class P, class... Args>
@@ -81,19 +81,19 @@ struct supervisor_flags {
 };
 
 struct supervisor_spec {
-  supervisor_flags flags;
-  std::vector<child_spec> children;
+  supervisor_flags flags{};
+  std::vector<child_spec> children{};
 };
 
 // One child as the supervisor sees it (which_children, the tree).
 struct child_info {
-  std::string id;
-  respawn::pid pid;  // null if not running
-  std::string name;
+  std::string id{};
+  respawn::pid pid{};  // null if not running
+  std::string name{};
   restart_type restart = restart_type::permanent;
   child_type type = child_type::worker;
   std::uint64_t restarts = 0;
-  std::string last_exit_reason;  // "" if it never exited
+  std::string last_exit_reason{};  // "" if it never exited
 };
 
 // Requests a supervisor answers with call() (the reply type is in the comment).
@@ -155,8 +155,8 @@ class supervisor : public process {
 };
 
 struct dynamic_supervisor_spec {
-  child_spec child;  // its start function gets the start_child argument through make_child
-  std::function<std::unique_ptr<process>(const std::any& argument, const snapshot& last)> make_child;
+  child_spec child{};  // its start function gets the start_child argument through make_child
+  std::function<std::unique_ptr<process>(const std::any& argument, const snapshot& last)> make_child{};
   std::uint32_t intensity = 3;
   std::chrono::milliseconds period{5000};
   std::size_t max_children = 0;  // 0: no limit

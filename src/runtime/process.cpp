@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
+#include <mutex>
 #include <typeinfo>
+#include <unordered_map>
 
 #include "runtime_impl.hpp"
 
@@ -35,11 +37,19 @@ thread_local message* kept = nullptr;
 
 struct empty_signal {};
 
+// Demangled once per exception type: demangling allocates and parses, and a crash loop (or the
+// restart benchmark) would otherwise pay for it on every crash.
 std::string demangle(const char* mangled) {
+  static std::mutex mutex;
+  static std::unordered_map<const char*, std::string> cache;  // type_info names are stable
+  std::lock_guard lock{mutex};
+  auto it = cache.find(mangled);
+  if (it != cache.end()) return it->second;
   int status = 0;
   char* s = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
   std::string out = (status == 0 && s != nullptr) ? s : mangled;
   std::free(s);
+  cache.emplace(mangled, out);
   return out;
 }
 
@@ -98,7 +108,9 @@ push_outcome process_ops::push(process& p, message* m) noexcept {
   if (p.mailbox_bound_ != 0 && m->vtable_->signal == signal_kind::user) {
     std::uint32_t length = p.enqueued_.fetch_add(1, std::memory_order_relaxed) -
                            p.dequeued_.load(std::memory_order_relaxed);
-    if (length >= p.mailbox_bound_) {
+    // dequeued_ may already count messages of senders that came after this fetch_add (queued and
+    // handled meanwhile): a "negative" length is an empty mailbox, not a full one.
+    if (static_cast<std::int32_t>(length) >= 0 && length >= p.mailbox_bound_) {
       p.enqueued_.fetch_sub(1, std::memory_order_relaxed);
       return push_outcome::full;
     }
@@ -175,7 +187,12 @@ resume_outcome process_ops::resume(process& p, std::uint32_t budget) {
       exit(p, exit_reason::killed());
       return resume_outcome::exited;
     }
-    // Out of budget: yield if there is more to do (so others progress), else fall through to wait.
+    // Out of budget (or asked to yield): yield if there is more to do, so others progress;
+    // else fall through to wait.
+    if (p.yield_requested_) {
+      p.yield_requested_ = false;
+      handled = budget;
+    }
     if (handled >= budget && (p.cache_ != nullptr || p.inbox_.load(std::memory_order_relaxed) != nullptr)) {
       p.state_.store(static_cast<std::uint8_t>(process_state::runnable), std::memory_order_relaxed);
       set_current_process(nullptr);

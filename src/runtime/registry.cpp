@@ -2,14 +2,22 @@
 #include "registry.hpp"
 
 #include <mutex>
+#include <thread>
 
 #include "runtime_impl.hpp"
 
 namespace respawn::detail {
 
+void registry::lock_type::lock() noexcept {
+  for (int spins = 0;; ++spins) {
+    if (!locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire)) return;
+    if (spins >= 64) std::this_thread::yield();  // the holder may have been preempted
+  }
+}
+
 bool registry::add(const std::string& name, pid p, process_table& table) {
   if (name.empty()) return false;
-  std::unique_lock lock{mutex_};
+  std::lock_guard lock{mutex_};
   if (names_.count(name) != 0) return false;
   process* proc = table.pin(p);
   if (proc == nullptr) return false;
@@ -27,7 +35,7 @@ bool registry::add(const std::string& name, pid p, process_table& table) {
 }
 
 bool registry::remove(const std::string& name, process_table& table) {
-  std::unique_lock lock{mutex_};
+  std::lock_guard lock{mutex_};
   auto it = names_.find(name);
   if (it == names_.end()) return false;
   pid p = it->second;
@@ -43,13 +51,13 @@ bool registry::remove(const std::string& name, process_table& table) {
 }
 
 pid registry::whereis(const std::string& name) const {
-  std::shared_lock lock{mutex_};
+  std::lock_guard lock{mutex_};
   auto it = names_.find(name);
   return it == names_.end() ? pid{} : it->second;
 }
 
 void registry::release(const std::string& name, pid p) {
-  std::unique_lock lock{mutex_};
+  std::lock_guard lock{mutex_};
   auto it = names_.find(name);
   if (it != names_.end() && it->second == p) names_.erase(it);
 }

@@ -205,6 +205,8 @@ void runtime::exit(pid to, exit_reason reason) { impl_->send_exit(pid{}, to, std
 
 bool runtime::alive(pid p) const { return impl_->table.alive(p); }
 
+const runtime_config& runtime::config() const noexcept { return impl_->config; }
+
 void runtime::log(std::string_view line) const {
   if (impl_->config.log) {
     impl_->config.log(line);

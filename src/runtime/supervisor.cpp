@@ -228,7 +228,7 @@ void supervisor::terminate(const exit_reason&) {
 void supervisor::on_child_exit(child& c, exit_reason reason, snapshot state) {
   c.last_exit = reason;
   if (state) c.last_snapshot = std::move(state);
-  if (reason.is_abnormal()) report_crash(c, reason);
+  if (reason.is_abnormal() && system().config().crash_reports) report_crash(c, reason);
   c.pid = {};
   ++c.epoch;
   if (giving_up_) return;
