@@ -173,3 +173,27 @@ class dynamic_supervisor final : public supervisor {
 };
 
 }  // namespace respawn
+
+namespace respawn {
+
+// The supervision tree as data: a supervisor and, recursively, its children (asked with
+// which_children; a child whose type is supervisor is asked in turn).
+struct supervision_node {
+  std::string id;  // the child id ("" for the root)
+  respawn::pid pid{};
+  std::string name{};
+  child_type type = child_type::supervisor;
+  restart_type restart = restart_type::permanent;
+  std::uint64_t restarts = 0;
+  std::string last_exit_reason{};
+  std::vector<supervision_node> children{};
+};
+
+// Walks the tree under `root` with calls (each waiting up to `timeout`); a supervisor that does
+// not answer is listed without children. Call from a thread that is not a process.
+supervision_node supervision_tree(runtime& rt, pid root, std::chrono::milliseconds timeout);
+// The tree as JSON: {"id":..,"pid":"<0.1.1>","name":..,"type":..,"restart":..,"restarts":..,
+// "last_exit_reason":..,"children":[...]}.
+std::string to_json(const supervision_node& node);
+
+}  // namespace respawn
