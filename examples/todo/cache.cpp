@@ -21,10 +21,13 @@ void cache::handle(respawn::message& m) {
   }
 }
 
-respawn::pid start_cache(respawn::runtime& rt) {
-  respawn::spawn_options options;
-  options.name = cache_name;
-  return rt.spawn<cache>(options);
+respawn::child_spec cache_child_spec() {
+  respawn::child_spec spec;
+  spec.id = "cache";
+  spec.start = respawn::child_spec::make<cache>();
+  spec.restart = respawn::restart_type::permanent;
+  spec.name = cache_name;
+  return spec;
 }
 
 respawn::result<respawn::pid> server_process(respawn::runtime& rt, const std::string& list_name,

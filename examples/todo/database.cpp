@@ -40,10 +40,13 @@ respawn::pid database::worker_for(const std::string& list_name) const {
   return workers_[std::hash<std::string>{}(list_name) % workers_.size()];
 }
 
-respawn::pid start_database(respawn::runtime& rt, const std::filesystem::path& folder, std::size_t pool_size) {
-  respawn::spawn_options options;
-  options.name = database_name;
-  return rt.spawn<database>(options, folder, pool_size);
+respawn::child_spec database_child_spec(const std::filesystem::path& folder, std::size_t pool_size) {
+  respawn::child_spec spec;
+  spec.id = "database";
+  spec.start = respawn::child_spec::make<database>(folder, pool_size);
+  spec.restart = respawn::restart_type::permanent;
+  spec.name = database_name;
+  return spec;
 }
 
 }  // namespace todo

@@ -7,10 +7,16 @@
 // a store (a server restarted after a crash) always sees that store. A pool instead of one
 // process lets slow disk I/O for different lists proceed side by side.
 //
-// Why the workers are linked to the database: a worker that crashes takes the database (and the
-// other workers) down with it instead of leaving the database routing requests to a dead pid.
-// Supervisors, in a later issue, will restart the lot. The database is deliberately not linked
-// to the cache or the servers: a crash there must not lose the storage layer.
+// Why the workers are linked to the database, rather than supervised on their own: the database
+// routes by the workers' pids, so the pool is one unit. A worker that crashes takes the database
+// (and the other workers) down with it instead of leaving the database routing requests to a
+// dead pid; the root supervisor (system.hpp) then restarts the database, which starts a fresh
+// pool. Restarting one worker alone, as a supervisor of the workers would, hands the new worker
+// a new pid the router does not know (it would need a registry of workers, as the book's later
+// chapters add). A whole-pool restart costs little: workers keep nothing but open files, and a
+// request in flight is lost either way (a server whose load is lost crashes at its load timeout
+// and comes back on demand). The database is deliberately not linked to the cache or the
+// servers: a crash there must not lose the storage layer.
 #pragma once
 
 #include <cstddef>
@@ -63,8 +69,10 @@ class database final : public respawn::process {
   std::vector<respawn::pid> workers_;
 };
 
-// Starts the database, registered as "todo_database", with `pool_size` workers that keep their
-// files under `folder` (created if missing). Call from outside any process (main, a test).
-respawn::pid start_database(respawn::runtime& rt, const std::filesystem::path& folder, std::size_t pool_size = 3);
+// The database as a child of the root supervisor: permanent, registered as "todo_database", with
+// `pool_size` workers (linked to it) that keep their files under `folder` (created if missing).
+// A worker type of child although it has processes of its own: they are linked helpers, not
+// supervised children, so the supervision tree shows the database as a leaf.
+respawn::child_spec database_child_spec(const std::filesystem::path& folder, std::size_t pool_size = 3);
 
 }  // namespace todo

@@ -5,7 +5,7 @@
 //
 // A worker does not handle errors: a disk that fails or a file that is corrupt throws, the worker
 // crashes with that error, and its link to the database takes the database down too ("let it
-// crash"; a supervisor will restart them).
+// crash"; the root supervisor restarts the database, which starts a fresh pool).
 #pragma once
 
 #include <filesystem>

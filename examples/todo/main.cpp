@@ -1,8 +1,11 @@
 // todo: a scripted session with the to-do system of "Elixir in Action" (seed 001) running on
-// Respawn. It is what scripts/demo shows a newcomer: the system starts, lists are filled and read
-// back, the live processes are listed with their links, then the cache is killed and we watch
-// its linked servers go down with it while the database survives; a new cache then serves the
-// same lists again, loaded from the files the database workers wrote.
+// Respawn under a supervision tree (system.hpp, the book's Todo.System). It is what scripts/demo
+// shows a newcomer: the system starts, lists are filled and read back, the live processes are
+// listed with their links, then the cache is killed and we watch its linked servers go down with
+// it while the database survives; the supervisor restarts the cache under its name by itself,
+// and the new cache serves the same lists again, loaded from the files the database workers
+// wrote. Crash reports (runtime_config::log) are printed as they happen, and the supervision
+// tree, with its restart counts, is printed last, as text and as JSON.
 //
 // The runtime runs in deterministic mode: one thread, stepped by this program (every call and
 // receive below drives it), so the pids and the output are the same on every run. The library
@@ -20,6 +23,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <respawn/respawn.hpp>
@@ -28,6 +32,7 @@
 #include "database.hpp"
 #include "list_file.hpp"
 #include "server.hpp"
+#include "system.hpp"
 
 namespace {
 
@@ -51,10 +56,11 @@ std::string join_titles(const std::vector<todo::entry>& entries) {
   return out;
 }
 
-// What each process is, for the listing: the registry tells the database and the cache; links
-// tell their workers and servers; `servers` maps a server's pid to its list.
+// What each process is, for the listing: the registry tells the supervisor, the database and the
+// cache; links tell their workers and servers; `servers` maps a server's pid to its list.
 std::string role_of(const respawn::process_info& p, const std::vector<respawn::process_info>& all,
                     const std::map<pid, std::string>& servers) {
+  if (p.name == todo::system_name) return "root supervisor";
   if (p.name == todo::database_name) return "database";
   if (p.name == todo::cache_name) return "cache";
   if (auto it = servers.find(p.pid); it != servers.end()) return "server of \"" + it->second + "\"";
@@ -103,6 +109,20 @@ void watch_cache_end(respawn::runtime& rt, const std::map<pid, std::string>& ser
   }
 }
 
+// The supervision tree as the supervisors see it (supervision_tree asks each one which_children).
+void print_tree(const respawn::supervision_node& node, const std::string& indent, bool last, bool root) {
+  std::string line = root ? "   " : "   " + indent + (last ? "`- " : "|- ");
+  line += (root ? node.name : node.id) + " " + (node.pid ? node.pid.to_string() : "(not running)");
+  if (!root && !node.name.empty()) line += " \"" + node.name + "\"";
+  line += std::string{" "} + to_string(node.type);
+  if (!root) line += std::string{", "} + to_string(node.restart) + ", restarts " + std::to_string(node.restarts);
+  if (!node.last_exit_reason.empty()) line += ", last exit: " + node.last_exit_reason;
+  std::cout << line << '\n';
+  for (std::size_t i = 0; i < node.children.size(); ++i) {
+    print_tree(node.children[i], root ? "" : indent + (last ? "   " : "|  "), i + 1 == node.children.size(), false);
+  }
+}
+
 void check_no_server_left(respawn::runtime& rt, const std::map<pid, std::string>& servers) {
   std::size_t alive = 0;
   for (const auto& [server, list] : servers) alive += rt.alive(server) ? 1 : 0;
@@ -113,13 +133,17 @@ void check_no_server_left(respawn::runtime& rt, const std::map<pid, std::string>
 int run(const std::filesystem::path& folder) {
   respawn::runtime_config config;
   config.deterministic = true;
+  // Crash reports and the runtime's other log lines, printed where they happen in the story.
+  config.log = [](std::string_view line) { std::cout << "   log: " << line << '\n'; };
   respawn::runtime rt{config};
 
-  heading("1. Starting the system");
-  pid db = todo::start_database(rt, folder, pool_size);
-  pid cache = todo::start_cache(rt);
-  rt.run_until_idle();  // deterministic mode: let the two processes run their init()
-  std::cout << "   todo_database " << db.to_string() << " started " << pool_size
+  heading("1. Starting the system: a root supervisor, todo_system, starts the database, then the cache");
+  pid root = todo::start_system(rt, folder, pool_size);
+  rt.run_until_idle();  // deterministic mode: children start asynchronously; let them run init()
+  pid db = rt.whereis(todo::database_name);
+  pid cache = rt.whereis(todo::cache_name);
+  std::cout << "   todo_system   " << root.to_string() << " one_for_one, at most 3 restarts in 5 s\n"
+            << "   todo_database " << db.to_string() << " started " << pool_size
             << " database workers with spawn_link; they write one file per list under\n   " << folder.string()
             << "\n   todo_cache    " << cache.to_string() << " starts one server per list, on first use\n";
 
@@ -151,18 +175,20 @@ int run(const std::filesystem::path& folder) {
   print_processes(rt, servers);
 
   heading("5. Killing the cache: rt.exit(cache, exit_reason::kill())");
-  std::size_t before = rt.process_count();
+  const std::size_t full = rt.process_count();
   watch_cache_end(rt, servers, [&] { rt.exit(cache, respawn::exit_reason::kill()); });
   rt.run_until_idle();
-  std::cout << "   processes: " << before << " before, " << rt.process_count() << " after\n";
+  pid old_cache = cache;
+  cache = rt.whereis(todo::cache_name);
+  std::cout << "   todo_system restarted the cache: whereis(\"todo_cache\") is now " << cache.to_string()
+            << " (was " << old_cache.to_string() << ")\n";
+  std::cout << "   processes: " << full << " before, " << rt.process_count() << " after (no servers yet)\n";
   check_no_server_left(rt, servers);
   print_processes(rt, servers);
-  std::cout << "   The database and its workers are still here: nothing links them to the cache.\n";
+  std::cout << "   The database and its workers are the same processes: nothing links them to the cache,\n"
+               "   and one_for_one restarts only the child that ended.\n";
 
-  heading("6. Restarting the cache and reading the lists again");
-  cache = todo::start_cache(rt);
-  rt.run_until_idle();
-  std::cout << "   new todo_cache " << cache.to_string() << '\n';
+  heading("6. Reading the lists again: the new cache starts new servers, which load from the files");
   std::map<pid, std::string> new_servers;
   for (const std::string& list : list_names) {
     pid server = must(todo::server_process(rt, list), "server_process");
@@ -178,20 +204,33 @@ int run(const std::filesystem::path& folder) {
     for (std::string line; std::getline(in, line);) std::cout << "       " << line << '\n';
   }
 
-  heading("7. An error inside the cache: asking it for a list with no name makes it throw");
   rt.run_until_idle();
-  before = rt.process_count();
+  std::cout << "   processes: " << rt.process_count() << (rt.process_count() == full ? ", as before the kill\n" : "\n");
+
+  heading("7. An error inside the cache: asking it for a list with no name makes it throw");
+  std::size_t before = rt.process_count();
   watch_cache_end(rt, new_servers, [&] {
     auto r = todo::server_process(rt, "");
     std::cout << "   server_process(\"\") failed: " << (r ? std::string{"(it did not!)"} : r.error().message()) << '\n';
   });
   rt.run_until_idle();
-  std::cout << "   processes: " << before << " before, " << rt.process_count() << " after\n";
+  std::cout << "   processes: " << before << " before, " << rt.process_count() << " after; todo_cache is now "
+            << rt.whereis(todo::cache_name).to_string() << '\n';
   check_no_server_left(rt, new_servers);
+  pid server = must(todo::server_process(rt, "alice"), "server_process");
+  std::cout << "   alice (new server " << server.to_string()
+            << "), 2024-05-02: " << join_titles(must(todo::entries(rt, server, "2024-05-02"), "entries")) << '\n';
+  rt.run_until_idle();
+
+  heading("8. The supervision tree (supervision_tree(rt, root), then to_json)");
+  respawn::supervision_node tree = respawn::supervision_tree(rt, root, std::chrono::seconds{1});
+  print_tree(tree, "", true, true);
+  std::cout << "   (servers and database workers are linked to their owner, not supervised: not in the tree)\n";
+  std::cout << "   " << respawn::to_json(tree) << '\n';
 
   heading("Done");
-  std::cout << "   Links took each server down with its cache; the database kept the data.\n"
-               "   Here main restarted the cache by hand; under a supervisor that happens by itself.\n";
+  std::cout << "   Links took each server down with its cache; the database kept the data; the supervisor\n"
+               "   restarted the cache under its name each time, and the servers came back on demand.\n";
   return 0;
 }
 
