@@ -174,7 +174,13 @@ void supervisor::handle(message& m) {
       return;
     }
     child* c = find(e->from);
-    if (c == nullptr || c == stopping_) return;  // a child being stopped ends through its `down`
+    if (c == nullptr) return;
+    if (c == stopping_) {
+      // A child being stopped ends through its `down`; but only this signal carries its latest
+      // snapshot, which its replacement (one_for_all, rest_for_one, restart_child) starts from.
+      if (e->state) c->last_snapshot = std::move(e->state);
+      return;
+    }
     on_child_exit(*c, e->reason, std::move(e->state));
     run_ops();
   } else if (auto* d = m.get_if<down>()) {
