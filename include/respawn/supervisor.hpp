@@ -61,10 +61,15 @@ struct child_spec {
   std::string id{};
   child_start start{};
   restart_type restart = restart_type::permanent;
-  shutdown_spec shutdown{};
+  // Unset: 5 s for a worker, infinity for a supervisor (OTP's defaults).
+  std::optional<shutdown_spec> shutdown{};
   child_type type = child_type::worker;
   std::string name{};  // registered name, registered again by every restart ("" for none)
   std::optional<backoff_spec> backoff{};
+  // Passed on to spawn for every start of the child (spawn_options has their meaning).
+  std::uint32_t mailbox_bound = 0;
+  std::chrono::milliseconds handler_budget{0};
+  bool dedicated_thread = false;
 
   // A child_start that constructs P(args...) (copies of args) and ignores snapshots.
   template <class P, class... Args>

@@ -127,6 +127,9 @@ bool supervisor::start(child& c) {
     spawn_options options;
     options.link = true;
     options.name = c.spec.name;
+    options.mailbox_bound = c.spec.mailbox_bound;
+    options.handler_budget = c.spec.handler_budget;
+    options.dedicated_thread = c.spec.dedicated_thread;
     c.pid = spawn_owned(std::move(proc), options).pid;
     c.started_at = system().now();
     return true;
@@ -334,13 +337,15 @@ void supervisor::begin_stop(child& c) {
   stopping_ = &c;
   ++c.epoch;
   c.stop_monitor = monitor(c.pid);
-  if (c.spec.shutdown.brutal_kill) {
+  const shutdown_spec how = c.spec.shutdown.value_or(
+      c.spec.type == child_type::supervisor ? shutdown_spec::infinity() : shutdown_spec{});
+  if (how.brutal_kill) {
     exit(c.pid, exit_reason::kill());
     return;
   }
   exit(c.pid, exit_reason::shutdown());
-  if (c.spec.shutdown.timeout != std::chrono::milliseconds::max()) {
-    c.stop_timer = send_after(c.spec.shutdown.timeout, stop_timeout{c.spec.id, c.epoch});
+  if (how.timeout != std::chrono::milliseconds::max()) {
+    c.stop_timer = send_after(how.timeout, stop_timeout{c.spec.id, c.epoch});
   }
 }
 
