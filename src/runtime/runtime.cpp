@@ -127,6 +127,7 @@ spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options&
       p.dedicated_ = true;
     }
   }
+  if (options.handler_budget.count() > 0) sched->handler_budget_hint(options.handler_budget);
   if (options.link) {
     {
       process_extras* x = process_ops::extras_if_alive(p);

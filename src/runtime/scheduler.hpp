@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 namespace respawn {
@@ -71,6 +72,9 @@ class scheduler {
   // Stops the worker threads (after every process has ended).
   virtual void stop() = 0;
   virtual unsigned threads() const noexcept = 0;
+  // A process was spawned with a handler budget of its own: the watchdog must look at least
+  // that often. thread-safe
+  virtual void handler_budget_hint(std::chrono::milliseconds /*budget*/) {}
 };
 
 }  // namespace respawn::detail

@@ -29,7 +29,10 @@ void spinlock::lock() noexcept {
 
 thread_scheduler::thread_scheduler(runtime_impl& rt, unsigned threads, std::uint32_t messages_per_turn,
                                    std::chrono::milliseconds handler_budget)
-    : rt_{rt}, messages_per_turn_{messages_per_turn}, handler_budget_{handler_budget} {
+    : rt_{rt},
+      messages_per_turn_{messages_per_turn},
+      handler_budget_{handler_budget},
+      shortest_budget_ms_{handler_budget.count()} {
   if (threads == 0) threads = 1;
   if (threads > max_workers / 2) threads = max_workers / 2;  // leave room for replacements
   for (unsigned i = 0; i < threads; ++i) {
@@ -268,11 +271,25 @@ thread_scheduler::worker* thread_scheduler::add_worker() {
   return raw;
 }
 
+void thread_scheduler::handler_budget_hint(std::chrono::milliseconds budget) {
+  const std::int64_t ms = budget.count();
+  std::int64_t seen = shortest_budget_ms_.load(std::memory_order_relaxed);
+  while (ms > 0 && ms < seen) {
+    if (shortest_budget_ms_.compare_exchange_weak(seen, ms, std::memory_order_relaxed)) {
+      std::lock_guard lock{watchdog_mutex_};  // the watchdog may be asleep for the old interval
+      watchdog_cv_.notify_all();
+      return;
+    }
+  }
+}
+
 void thread_scheduler::watch() {
-  // Look a few times per budget: a runaway handler is caught between 1 and 1.25 budgets.
-  auto interval = std::max(std::chrono::milliseconds{1}, handler_budget_ / 4);
   std::unique_lock lock{watchdog_mutex_};
   while (!stopping_.load(std::memory_order_relaxed)) {
+    // Look a few times per budget: a runaway handler is caught between 1 and 1.25 budgets. The
+    // shortest budget counts, or a process's own shorter budget would wait for the runtime's.
+    auto shortest = std::chrono::milliseconds{shortest_budget_ms_.load(std::memory_order_relaxed)};
+    auto interval = std::max(std::chrono::milliseconds{1}, shortest / 4);
     watchdog_cv_.wait_for(lock, interval);
     if (stopping_.load(std::memory_order_relaxed)) break;
     auto now = std::chrono::steady_clock::now();

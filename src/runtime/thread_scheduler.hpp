@@ -61,6 +61,7 @@ class thread_scheduler final : public scheduler {
   void stop() override;
   // Threads able to serve (replaced ones are not counted).
   unsigned threads() const noexcept override { return threads_; }
+  void handler_budget_hint(std::chrono::milliseconds budget) override;
 
  private:
   static constexpr unsigned max_workers = 256;
@@ -99,6 +100,9 @@ class thread_scheduler final : public scheduler {
   runtime_impl& rt_;
   const std::uint32_t messages_per_turn_;
   const std::chrono::milliseconds handler_budget_;
+  // The shortest budget of any process so far (at most handler_budget_): sets how often the
+  // watchdog looks, so that a process's own shorter budget is enforced in time.
+  std::atomic<std::int64_t> shortest_budget_ms_;
   std::array<std::unique_ptr<worker>, max_workers> workers_;  // fixed: added to, never moved
   std::atomic<unsigned> count_{0};
   std::atomic<unsigned> threads_{0};

@@ -31,7 +31,7 @@ struct backed_off {
     sup = rt->spawn<supervisor>({}, spec);
     rt->run_until_idle();
   }
-  std::size_t starts() const { return static_cast<std::size_t>(std::count(log->events.begin(), log->events.end(), "start:w")); }
+  std::size_t starts() const { return log->count("start:w"); }
   // Crashes w and returns how many milliseconds pass before it starts again (-1: not within `limit`).
   int crash_and_time_restart(int limit = 2000) {
     const std::size_t before = starts();

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -42,15 +44,41 @@ inline std::optional<exit_reason> exit_reason_of(scoped_process& watcher, pid p)
   return std::nullopt;
 }
 
-// What happened, in order: "start:a", "stop:a", ...
+// What happened, in order: "start:a", "stop:a", ... Deterministic tests read `events` directly;
+// threaded ones go through the locked members (add is thread-safe) and wait_until.
 struct event_log {
   std::vector<std::string> events;
-  void add(std::string e) { events.push_back(std::move(e)); }
+
+  void add(std::string e) {
+    {
+      std::lock_guard lock{mutex_};
+      events.push_back(std::move(e));
+    }
+    changed_.notify_all();
+  }
   // The events since `mark` (an earlier size()).
   std::vector<std::string> since(std::size_t mark) const {
+    std::lock_guard lock{mutex_};
     return {events.begin() + static_cast<std::ptrdiff_t>(std::min(mark, events.size())), events.end()};
   }
-  std::size_t size() const { return events.size(); }
+  std::size_t size() const {
+    std::lock_guard lock{mutex_};
+    return events.size();
+  }
+  std::size_t count(const std::string& e) const {
+    std::lock_guard lock{mutex_};
+    return static_cast<std::size_t>(std::count(events.begin(), events.end(), e));
+  }
+  // Waits until `done(events)` holds; false if it did not within `timeout` (threaded tests).
+  template <class Pred>
+  bool wait_until(Pred done, std::chrono::milliseconds timeout) {
+    std::unique_lock lock{mutex_};
+    return changed_.wait_for(lock, timeout, [&] { return done(events); });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
 };
 
 // --- what a worker obeys ---
