@@ -146,7 +146,7 @@ RC_GTEST_PROP(SupervisorModel, AgreesWithTheReferenceModelAfterEveryStep, ()) {
     switch (o.kind) {
       case op_kind::end_child: {
         if (!m.children[i].present || !m.children[i].running) continue;  // nothing to end
-        const ending& e = endings()[static_cast<std::size_t>(o.reason)];
+        const ending e = endings()[static_cast<std::size_t>(o.reason)];
         e.end(rt, pid_of(rt, sup, m.children[i].id));
         rt.run_until_idle();
         m.end_child(i, e.abnormal);
