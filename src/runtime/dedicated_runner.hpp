@@ -4,6 +4,7 @@
 // The thread keeps the runner alive and ends when its process ends.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -17,12 +18,15 @@ namespace respawn::detail {
 
 class dedicated_runner : public std::enable_shared_from_this<dedicated_runner> {
  public:
-  static std::shared_ptr<dedicated_runner> start(process& p, std::uint32_t messages_per_turn);
+  // `running` counts the dedicated threads still alive; the runtime waits for it to reach zero
+  // before it is destroyed (the thread may be freeing its process after the live count dropped).
+  static std::shared_ptr<dedicated_runner> start(process& p, std::uint32_t messages_per_turn,
+                                                 std::atomic<int>& running);
   // The process has mail (or is new): run it. thread-safe
   void wake();
 
  private:
-  void run(process& p, std::uint32_t messages_per_turn);
+  void run(process& p, std::uint32_t messages_per_turn, std::atomic<int>& running);
 
   std::mutex mutex_;
   std::condition_variable woken_;

@@ -123,7 +123,7 @@ spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options&
     std::lock_guard lock{x->mutex};
     x->handler_budget = options.handler_budget;
     if (options.dedicated_thread && manual == nullptr) {
-      x->dedicated = dedicated_runner::start(p, config.messages_per_turn);
+      x->dedicated = dedicated_runner::start(p, config.messages_per_turn, dedicated_threads);
       p.dedicated_ = true;
     }
   }
@@ -180,6 +180,8 @@ void runtime_impl::shutdown() {
     }
     if (live.load(std::memory_order_acquire) == 0) break;
   }
+  // A dedicated thread may still be freeing its process (its last pin) after the count dropped.
+  while (dedicated_threads.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   timers->stop();
   sched->stop();
 }

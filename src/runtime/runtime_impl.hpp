@@ -100,6 +100,7 @@ class runtime_impl {
   std::unique_ptr<timer_service> timers;
   std::unique_ptr<scheduler> sched;
   std::atomic<std::size_t> live{0};
+  std::atomic<int> dedicated_threads{0};  // see dedicated_runner::start
   // Deterministic mode: the manual clock's scheduler, for step() and run_until_idle().
   class deterministic_scheduler* manual = nullptr;
 

@@ -279,7 +279,8 @@ void supervisor::on_child_exit(child& c, exit_reason reason, snapshot state) {
 bool supervisor::record_restart() {
   auto now = system().now();
   restarts_.push_back(now);
-  while (!restarts_.empty() && restarts_.front() + flags_.period <= now) restarts_.pop_front();
+  // As OTP: a restart exactly `period` ago still counts.
+  while (!restarts_.empty() && now - restarts_.front() > flags_.period) restarts_.pop_front();
   return restarts_.size() <= flags_.intensity;
 }
 

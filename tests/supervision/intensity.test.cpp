@@ -105,10 +105,27 @@ TEST(Intensity, ABurstAfterAQuietPeriodGetsTheFullAllowanceAgain) {
   for (int round = 0; round < 5; ++round) {
     for (int i = 0; i < 3; ++i) s.crash_w();
     ASSERT_TRUE(s.alive()) << "round " << round;
-    s.rt->advance(1000ms);
+    s.rt->advance(1001ms);  // just past the period: a restart exactly `period` ago still counts (OTP)
   }
   for (int i = 0; i < 4; ++i) s.crash_w();
   EXPECT_FALSE(s.alive());
+}
+
+TEST(Intensity, ARestartExactlyOnePeriodAgoStillCountsAsInOtp) {
+  supervised s{flags(1, 1000ms)};
+  s.crash_w();
+  ASSERT_TRUE(s.alive());
+  s.rt->advance(1000ms);
+  s.crash_w();  // now - then == period: inside the window (OTP's `=<`), so 2 > 1
+  EXPECT_FALSE(s.alive());
+}
+
+TEST(Intensity, ARestartJustOverOnePeriodAgoNoLongerCounts) {
+  supervised s{flags(1, 1000ms)};
+  s.crash_w();
+  s.rt->advance(1001ms);
+  s.crash_w();
+  EXPECT_TRUE(s.alive());
 }
 
 TEST(Intensity, RestartsOfAllChildrenCountTogether) {
