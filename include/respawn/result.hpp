@@ -17,12 +17,13 @@ struct call_error {
     timeout,         // no reply within the timeout
     callee_exited,   // the callee ended (or did not exist: reason noproc) before replying
     bad_reply,       // the reply was not of the type the caller asked for
+    mailbox_full,    // the callee's mailbox was at its bound: the request was refused at once
   };
   code what = code::timeout;
   exit_reason reason;      // callee_exited: why the callee ended
   std::string reply_type;  // bad_reply: the type that came back
 
-  // "timeout", "callee exited with REASON", "reply of unexpected type T".
+  // "timeout", "callee exited with REASON", "reply of unexpected type T", "callee's mailbox is full".
   std::string message() const;
 };
 

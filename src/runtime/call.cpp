@@ -100,7 +100,11 @@ class call_waiter final : public process {
     message* request = request_;
     request_ = nullptr;
     request->ref_ = ref_;
-    process_ops::send_from(*this, callee_, request);
+    if (process_ops::send_from(*this, callee_, request) == send_result::mailbox_full) {
+      // Refused: fail now rather than at the timeout (a dead callee is reported by the monitor).
+      finish(nullptr, call_error{call_error::code::mailbox_full, {}, {}});
+      return;
+    }
     timer_ = send_after(timeout_, call_timeout{});
   }
 

@@ -40,7 +40,10 @@ struct process_ops {
   static monitor_ref monitor_local(process& p, pid other, monitor_ref ref);
   static void demonitor_local(process& p, monitor_ref ref);
   static std::uint32_t mailbox_length(const process& p) noexcept {
-    return p.enqueued_.load(std::memory_order_relaxed) - p.dequeued_.load(std::memory_order_relaxed);
+    // dequeued_ is read second and may count messages queued after the first read: never wrap.
+    std::uint32_t length =
+        p.enqueued_.load(std::memory_order_relaxed) - p.dequeued_.load(std::memory_order_relaxed);
+    return static_cast<std::int32_t>(length) < 0 ? 0 : length;
   }
   static process_info info(process& p);
   static send_result send_from(process& p, pid to, message* m) { return p.send_message(to, m); }

@@ -66,6 +66,8 @@ std::string call_error::message() const {
       return "callee exited with " + reason.to_string();
     case code::bad_reply:
       return "reply of unexpected type " + reply_type;
+    case code::mailbox_full:
+      return "callee's mailbox is full";
   }
   return "unknown";
 }

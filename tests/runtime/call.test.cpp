@@ -32,12 +32,7 @@ class slow_server : public process {
     if (auto* r = m.get_if<slow_request>()) {
       send_after(r->delay, answer_now{m.sender(), m.call_ref(), r->id});
     } else if (auto* a = m.get_if<answer_now>()) {
-      // reply() reads only the request's sender and call reference; the request itself is gone
-      // by now, so a stand-in message carries those two.
-      envelope<answer_now> stand_in{&detail::vtable_of<answer_now>, *a};
-      stand_in.sender_ = a->to;
-      stand_in.ref_ = a->ref;
-      reply(stand_in, a->id);
+      reply_to(a->to, a->ref, a->id);  // the request is gone by now: its caller and reference stayed
     } else if (auto* d = m.get_if<die_later>()) {
       send_after(d->delay, die_with{d->reason});
     } else if (auto* dw = m.get_if<die_with>()) {
@@ -104,6 +99,23 @@ TEST(Call, ACallToADeadProcessFailsAtOnceWithNoproc) {
   EXPECT_EQ(r.error().what, call_error::code::callee_exited);
   EXPECT_EQ(r.error().reason, exit_reason::noproc());
   EXPECT_EQ(r.error().message(), "callee exited with noproc");
+  EXPECT_EQ(rt.now(), start) << "the call waited for its timeout";
+}
+
+TEST(Call, ACallToAProcessWhoseMailboxIsFullFailsAtOnceWithMailboxFull) {
+  runtime rt{deterministic_config()};
+  scoped_process observer{rt};
+  spawn_options options;
+  options.mailbox_bound = 1;
+  pid server = rt.spawn<puppet>(options, observer.self());
+  ASSERT_EQ(rt.send(server, ping{}), send_result::ok);  // the mailbox is at its bound (not run yet)
+  auto start = rt.now();
+
+  result<pong> r = rt.call<pong>(server, ping{}, 10s);
+
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().what, call_error::code::mailbox_full);
+  EXPECT_EQ(r.error().message(), "callee's mailbox is full");
   EXPECT_EQ(rt.now(), start) << "the call waited for its timeout";
 }
 
