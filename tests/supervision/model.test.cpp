@@ -65,7 +65,7 @@ struct model {
     stop(c);
     if (!restart) return;
     restart_times.push_back(now);
-    while (!restart_times.empty() && restart_times.front() + period_ms <= now) restart_times.pop_front();
+    while (!restart_times.empty() && now - restart_times.front() > period_ms) restart_times.pop_front();
     if (restart_times.size() > intensity) {
       alive = false;
       for (auto& k : children) k.running = false;
