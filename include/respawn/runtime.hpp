@@ -88,6 +88,10 @@ class runtime {
   spawned spawn(const spawn_options& options, Args&&... args) {
     return spawn_process(std::make_unique<P>(std::forward<Args>(args)...), options);
   }
+  // Runs an already constructed process (a child_start's result, make_worker_process's).
+  spawned spawn_owned(std::unique_ptr<process> p, const spawn_options& options = {}) {
+    return spawn_process(std::move(p), options);
+  }
   // A process whose behaviour is a callable: void(process& self, message& m).
   template <class F>
   spawned spawn_fn(const spawn_options& options, F f) {

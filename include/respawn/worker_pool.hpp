@@ -1,0 +1,182 @@
+// worker_pool: OS worker processes in the supervision tree (docs/workers.md).
+//
+// In C++ a segfault, an abort, heap corruption or a runaway allocation in one thread takes the
+// whole process down; the only real containment is an OS process. Each `respawn worker` process
+// is owned by one runtime process, a worker_process, whose exit reason is the worker's end
+// ("worker crashed with SIGSEGV", "worker killed at its deadline", ...), so links, monitors and
+// restart intensity apply to OS processes unchanged.
+//
+// The pool keeps workers started ahead of need: at least min_workers, growing toward max_workers
+// while tasks wait, shrinking back when idle, replacing any that dies. Tasks are sent to a
+// worker's socket as they come (up to max_in_flight per worker, so that short tasks batch into
+// few writes); a task that had not started when its worker died goes back to the queue without
+// costing an attempt. reload() starts new workers from the binary's file as it is now (hot code
+// upgrade): idle old workers exit at once, busy ones after their tasks.
+//
+//   respawn::worker_pool_config cfg;            // binary: this program, mode "worker"
+//   auto pool = respawn::start_worker_pool(rt, cfg);
+//   rt.send(pool.manager, respawn::submit_task{{.id = 1, .kind = "sum", .args = R"({"n":10})",
+//                                               .reply_to = me}});
+//   // me receives respawn::task_outcome{.id = 1, .status = succeeded, .result = "55"}
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "respawn/process.hpp"
+#include "respawn/supervisor.hpp"
+
+namespace respawn {
+
+class runtime;
+
+// Per-task limits; 0 means none.
+struct task_limits {
+  std::chrono::milliseconds deadline{0};  // SIGKILL when the task runs this long
+  std::uint32_t memory_mb = 0;            // address space the task may add (RLIMIT_AS)
+  std::uint32_t cpu_seconds = 0;          // CPU time the task may use (RLIMIT_CPU, SIGXCPU)
+};
+
+struct task_request {
+  std::uint64_t id = 0;        // the submitter's; outcomes and events carry it back
+  std::string kind{};
+  std::string args{"{}"};      // JSON text (parsed only in the worker)
+  std::uint32_t attempt = 1;
+  std::string snapshot{};      // JSON text of the snapshot to restore from ("" for none)
+  task_limits limits{};
+  respawn::pid reply_to{};     // gets task_event and task_outcome messages
+};
+
+// How a worker process ended, as its owner saw it.
+enum class worker_exit : std::uint8_t {
+  none,           // still running (or never started)
+  exited,         // exited by itself with a code
+  crashed,        // killed by a signal it raised or got (SIGSEGV, SIGABRT, ...)
+  deadline,       // killed at its task's deadline
+  memory_limit,   // killed over its memory limit
+  cpu_limit,      // killed over its CPU-time limit (SIGXCPU)
+  heartbeat,      // stopped answering heartbeats while busy; killed
+  malformed,      // sent a malformed frame; killed
+  closed_socket,  // closed its socket; killed
+  start_failed,   // could not be started, or never said hello
+  shutdown,       // stopped on request (pool shutdown, retirement, reload)
+};
+const char* to_string(worker_exit e) noexcept;
+
+enum class task_status : std::uint8_t {
+  succeeded,     // result: the handler's JSON result
+  failed,        // error: "TYPE: what()" of the exception the handler threw
+  cancelled,     // cancelled before or while it ran
+  unknown_kind,  // no kind of that name in the worker's binary
+  worker_died,   // its worker died while running it: see worker_exit and error
+};
+const char* to_string(task_status s) noexcept;
+
+struct task_outcome {
+  std::uint64_t id = 0;
+  task_status status = task_status::succeeded;
+  std::string result{};  // JSON text
+  std::string error{};
+  worker_exit exit = worker_exit::none;  // worker_died only
+  std::uint32_t os_pid = 0;              // the worker that ran it
+};
+
+// What a running task reports before its outcome (JSON text each).
+enum class task_event_type : std::uint8_t { progress, output, snapshot };
+struct task_event {
+  std::uint64_t id = 0;
+  task_event_type type = task_event_type::progress;
+  std::string value{};
+};
+
+// --- messages the pool manager takes ---
+struct submit_task {
+  task_request task;
+};
+struct submit_tasks {  // many at once: one message for a batch
+  std::vector<task_request> tasks;
+};
+struct cancel_task {  // the task ends with status cancelled (if it has not ended already)
+  std::uint64_t id;
+};
+struct reload_workers {};  // hot code upgrade: new workers from the binary's file as it is now
+struct pool_stats_request {};  // call() -> pool_stats
+struct pool_stats {
+  std::size_t workers = 0;   // ready
+  std::size_t starting = 0;
+  std::size_t retiring = 0;  // old generation, finishing their tasks
+  std::size_t queued = 0;    // not yet sent to any worker
+  std::size_t in_flight = 0;
+  std::uint64_t generation = 0;  // bumped by every reload
+  std::uint64_t workers_started = 0;
+  std::uint64_t workers_died = 0;  // ended other than on request
+  std::vector<std::string> builds{};  // the build each ready worker reported in its hello
+};
+
+struct worker_options {
+  std::string binary{};                    // "" : this program (/proc/self/exe's path at start)
+  std::vector<std::string> args{"worker"};  // before --fd N --parent PID
+  std::chrono::milliseconds heartbeat_interval{1000};  // a ping this often while busy
+  std::chrono::milliseconds heartbeat_timeout{5000};   // silence past this while busy: killed
+  std::chrono::milliseconds start_timeout{10000};      // hello within this, or start_failed
+  std::chrono::milliseconds term_grace{2000};          // SIGTERM, then SIGKILL after this
+  std::chrono::milliseconds closed_grace{200};  // after EOF, wait this long for the exit status
+};
+
+struct worker_pool_config {
+  std::string name{"worker_pool"};  // the manager registers under it; its supervisor as NAME.sup
+  worker_options worker{};
+  std::size_t min_workers = 2;
+  std::size_t max_workers = 8;
+  std::size_t max_in_flight = 16;  // tasks sent ahead to one worker
+  std::chrono::milliseconds idle_timeout{30000};  // an idle worker above min exits after this
+};
+
+struct worker_pool_handle {
+  respawn::pid supervisor;  // one_for_all: the workers' dynamic supervisor, then the manager
+  respawn::pid manager;     // send submit_task / cancel_task / reload_workers here
+};
+
+// Starts the pool's tree under no parent (a root); stop it with rt.exit(supervisor, shutdown).
+worker_pool_handle start_worker_pool(runtime& rt, worker_pool_config config);
+// The pool as a child of your own supervisor (its manager registers as config.name).
+child_spec worker_pool_child_spec(std::string id, worker_pool_config config);
+
+// One worker process owned by one runtime process, for use without a pool: run tasks on it by
+// sending run_tasks; it exits with the worker's end as its reason. Its child_spec's shutdown is
+// term_grace plus a second.
+struct run_tasks {
+  std::vector<task_request> tasks;
+};
+child_spec worker_child_spec(std::string id, worker_options options);
+// call() a worker_process with worker_info_request -> worker_info.
+struct worker_info_request {};
+struct worker_info {
+  std::uint32_t os_pid = 0;  // 0 until started
+  std::string build{};       // "" until it said hello
+  bool ready = false;
+  std::size_t in_flight = 0;
+};
+std::unique_ptr<process> make_worker_process(worker_options options);
+
+// Hot code upgrade on SIGHUP: while it lives, every SIGHUP this program gets sends
+// reload_workers to `manager` (a signal handler writes to an eventfd; a thread of its own turns
+// that into the message). One at a time per program.
+class reload_on_sighup {
+ public:
+  reload_on_sighup(runtime& rt, respawn::pid manager);
+  ~reload_on_sighup();
+  reload_on_sighup(const reload_on_sighup&) = delete;
+  reload_on_sighup& operator=(const reload_on_sighup&) = delete;
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
+
+// The path of the running program, resolved once at start (what binary "" means).
+const std::string& self_binary_path();
+
+}  // namespace respawn

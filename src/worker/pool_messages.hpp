@@ -1,0 +1,62 @@
+// pool_messages: what a worker_process (the owner of one worker OS process) and the pool manager
+// tell each other. Internal; the public messages are in respawn/worker_pool.hpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io_poller.hpp"
+#include "respawn/pid.hpp"
+#include "respawn/worker_pool.hpp"
+
+namespace respawn::detail {
+
+// The owner's worker said hello: it is ready for tasks.
+struct worker_ready {
+  respawn::pid owner;
+  std::string build;
+  std::uint32_t os_pid = 0;
+  std::uint64_t generation = 0;
+};
+// The owner finished `count` tasks (one message per batch of results).
+struct worker_done {
+  respawn::pid owner;
+  std::uint32_t count = 0;
+};
+// The owner's worker died: the tasks it had not started go back to the queue, and the owner
+// waits for leave_ack before it exits, so that any run_tasks the manager sent meanwhile reach a
+// living process (and are handed back too) instead of being dropped with a dead mailbox.
+struct requeue_tasks {
+  respawn::pid owner;
+  std::vector<task_request> tasks;
+  bool leaving = false;
+};
+struct leave_ack {};
+// Finish the tasks in flight, then stop the worker and exit normally.
+struct retire_worker {};
+
+// What the pool manager passes to each owner it starts (start_child's argument).
+struct owner_start {
+  worker_options options;
+  respawn::pid manager;
+  std::uint64_t generation = 0;
+  std::shared_ptr<io_poller> poller;
+};
+
+// Owner timers.
+struct deadline_tick {
+  std::uint64_t task;
+  std::uint64_t serial;
+};
+struct heartbeat_tick {};
+struct closed_grace_tick {};
+struct term_grace_tick {};
+struct start_timeout_tick {};
+
+// Pool manager timers.
+struct idle_check_tick {};
+struct start_retry_tick {};
+
+}  // namespace respawn::detail

@@ -1,0 +1,422 @@
+// worker_pool.cpp: the pool manager and the pool's tree (see respawn/worker_pool.hpp).
+//
+// The tree is a one_for_all supervisor with two children: NAME.workers, a dynamic_supervisor
+// whose temporary children are the worker_processes, and NAME, the manager. The manager starts
+// owners through the dynamic supervisor (so they sit in the supervision tree and are shut down in
+// order), monitors them, and replaces the ones that die itself, like poolboy: a crashing job is
+// the normal case for a worker pool, so worker deaths must not use up a supervisor's restart
+// intensity. Starting fails (a missing binary) back off exponentially instead.
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <unordered_map>
+
+#include "io_poller.hpp"
+#include "pool_messages.hpp"
+#include "respawn/runtime.hpp"
+#include "respawn/supervisor.hpp"
+#include "respawn/worker_pool.hpp"
+#include "worker_process.hpp"
+
+namespace respawn {
+
+const char* to_string(worker_exit e) noexcept {
+  switch (e) {
+    case worker_exit::none: return "none";
+    case worker_exit::exited: return "exited";
+    case worker_exit::crashed: return "crashed";
+    case worker_exit::deadline: return "deadline";
+    case worker_exit::memory_limit: return "memory_limit";
+    case worker_exit::cpu_limit: return "cpu_limit";
+    case worker_exit::heartbeat: return "heartbeat";
+    case worker_exit::malformed: return "malformed";
+    case worker_exit::closed_socket: return "closed_socket";
+    case worker_exit::start_failed: return "start_failed";
+    case worker_exit::shutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+const char* to_string(task_status s) noexcept {
+  switch (s) {
+    case task_status::succeeded: return "succeeded";
+    case task_status::failed: return "failed";
+    case task_status::cancelled: return "cancelled";
+    case task_status::unknown_kind: return "unknown_kind";
+    case task_status::worker_died: return "worker_died";
+  }
+  return "unknown";
+}
+
+const std::string& self_binary_path() {
+  // Resolved once: after a hot upgrade replaces the file, /proc/self/exe names the old (deleted)
+  // inode, but this path names the new file, which is what new workers must run.
+  static const std::string path = [] {
+    std::error_code ec;
+    auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+    std::string s = ec ? std::string{"/proc/self/exe"} : p.string();
+    const std::string deleted = " (deleted)";
+    if (s.size() > deleted.size() && s.compare(s.size() - deleted.size(), deleted.size(), deleted) == 0) {
+      s.resize(s.size() - deleted.size());
+    }
+    return s;
+  }();
+  return path;
+}
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+class pool_manager final : public process {
+ public:
+  explicit pool_manager(worker_pool_config config) : config_{std::move(config)} {}
+
+  void init() override {
+    (void)self_binary_path();  // resolve before anyone replaces the file
+    poller_ = std::make_shared<detail::io_poller>(system());
+    workers_sup_ = system().whereis(config_.name + ".workers");
+    if (!workers_sup_) throw std::runtime_error{"worker pool: no " + config_.name + ".workers supervisor"};
+    for (std::size_t i = 0; i < config_.min_workers; ++i) start_one();
+    send_after(tick_period(), detail::idle_check_tick{});
+  }
+
+  void handle(message& m) override {
+    if (auto* s = m.get_if<submit_task>()) {
+      queue_.push_back(std::move(s->task));
+      dispatch();
+    } else if (auto* d = m.get_if<detail::worker_done>()) {
+      auto it = workers_.find(d->owner);
+      if (it != workers_.end()) {
+        it->second.in_flight -= std::min<std::size_t>(it->second.in_flight, d->count);
+        if (it->second.in_flight == 0) it->second.idle_since = clock::now();
+        in_flight_ -= std::min<std::size_t>(in_flight_, d->count);
+      }
+      dispatch();
+    } else if (auto* b = m.get_if<submit_tasks>()) {
+      for (auto& t : b->tasks) queue_.push_back(std::move(t));
+      dispatch();
+    } else if (auto* r = m.get_if<detail::worker_ready>()) {
+      on_ready(*r);
+    } else if (auto* p = m.get_if<respawn::pid>()) {
+      on_started(*p);
+    } else if (auto* q = m.get_if<detail::requeue_tasks>()) {
+      auto it = workers_.find(q->owner);
+      if (it != workers_.end()) {
+        it->second.in_flight -= std::min(it->second.in_flight, q->tasks.size());
+        in_flight_ -= std::min(in_flight_, q->tasks.size());
+        if (q->leaving) it->second.leaving = true;  // no more tasks for it
+      }
+      if (q->leaving) {
+        send(q->owner, detail::leave_ack{});
+        top_up();  // its replacement starts now, not when the owner's down arrives
+      }
+      // Back to the front, in their order: they were next anyway.
+      for (auto t = q->tasks.rbegin(); t != q->tasks.rend(); ++t) queue_.push_front(std::move(*t));
+      dispatch();
+    } else if (auto* dn = m.get_if<down>()) {
+      on_down(*dn);
+    } else if (auto* c = m.get_if<cancel_task>()) {
+      on_cancel(c->id);
+    } else if (m.is<reload_workers>()) {
+      reload();
+    } else if (m.is<pool_stats_request>()) {
+      reply(m, stats());
+    } else if (m.is<detail::idle_check_tick>()) {
+      retire_idle();
+      send_after(tick_period(), detail::idle_check_tick{});
+    } else if (m.is<detail::start_retry_tick>()) {
+      retry_pending_ = false;
+      top_up();
+      dispatch();
+    }
+  }
+
+ private:
+  struct worker {
+    respawn::pid owner;
+    bool ready = false;
+    bool retiring = false;
+    bool leaving = false;  // its worker died; the owner exits on our leave_ack
+    std::uint64_t generation = 0;
+    std::size_t in_flight = 0;
+    clock::time_point idle_since{};
+    std::string build;
+  };
+
+  std::chrono::milliseconds tick_period() const {
+    return std::max(std::chrono::milliseconds{10}, config_.idle_timeout / 4);
+  }
+
+  std::size_t live(bool count_retiring) const {
+    std::size_t n = 0;
+    for (auto& [raw, w] : workers_) n += ((!w.retiring || count_retiring) && !w.leaving) ? 1 : 0;
+    return n + starting_;
+  }
+
+  void start_one() {
+    detail::owner_start start{config_.worker, self(), generation_, poller_};
+    ++starting_;
+    ++workers_started_;
+    send(workers_sup_, start_child{std::any{std::move(start)}});
+  }
+
+  void on_started(respawn::pid p) {
+    // The dynamic supervisor's answer to start_child: the owner's pid, or null if it failed.
+    if (!p) {
+      if (starting_ > 0) --starting_;
+      start_failed();
+      return;
+    }
+    if (workers_.count(p) != 0) return;  // it said hello first
+    worker w;
+    w.owner = p;
+    w.generation = generation_;
+    workers_.emplace(p, w);
+    monitor(p);
+  }
+
+  void on_ready(const detail::worker_ready& r) {
+    auto it = workers_.find(r.owner);
+    if (it == workers_.end()) {  // hello overtook start_child's answer
+      worker w;
+      w.owner = r.owner;
+      w.generation = r.generation;
+      it = workers_.emplace(r.owner, w).first;
+      monitor(r.owner);
+    }
+    if (!it->second.ready) {
+      it->second.ready = true;
+      if (starting_ > 0) --starting_;
+    }
+    it->second.build = r.build;
+    it->second.idle_since = clock::now();
+    failed_starts_ = 0;
+    if (it->second.generation != generation_) {
+      it->second.retiring = true;
+      send(r.owner, detail::retire_worker{});
+    }
+    dispatch();
+  }
+
+  void on_down(const down& d) {
+    auto it = workers_.find(d.process);
+    if (it == workers_.end()) return;
+    worker w = it->second;
+    workers_.erase(it);
+    in_flight_ -= std::min(in_flight_, w.in_flight);
+    if (!w.ready) {
+      if (starting_ > 0) --starting_;
+      start_failed();
+    } else if (!d.reason.is_normal() && !d.reason.is(exit_reason::kind::shutdown)) {
+      ++workers_died_;
+    }
+    top_up();
+    dispatch();
+  }
+
+  void start_failed() {
+    // Back off: a binary that cannot start must not spin the node.
+    ++failed_starts_;
+    if (!retry_pending_) {
+      retry_pending_ = true;
+      auto delay = std::chrono::milliseconds{std::min<std::int64_t>(5000, 10LL << std::min(failed_starts_, 9u))};
+      send_after(delay, detail::start_retry_tick{});
+    }
+  }
+
+  // Keeps at least min_workers (not counting retiring ones) alive or starting.
+  void top_up() {
+    if (retry_pending_) return;
+    while (live(false) < config_.min_workers) start_one();
+  }
+
+  void dispatch() {
+    if (queue_.empty()) return;
+    // Workers that can take more, fewest in flight first, so that idle workers get work before
+    // anyone gets a second task.
+    std::vector<worker*> open;
+    for (auto& [raw, w] : workers_) {
+      if (w.ready && !w.retiring && !w.leaving && w.in_flight < config_.max_in_flight) open.push_back(&w);
+    }
+    if (!open.empty()) {
+      std::unordered_map<respawn::pid, std::vector<task_request>> batches;
+      while (!queue_.empty()) {
+        worker* best = nullptr;
+        for (worker* w : open) {
+          if (w->in_flight < config_.max_in_flight && (best == nullptr || w->in_flight < best->in_flight)) best = w;
+        }
+        if (best == nullptr) break;
+        batches[best->owner].push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        ++best->in_flight;
+        ++in_flight_;
+      }
+      for (auto& [raw, tasks] : batches) {
+        send(workers_.at(raw).owner, run_tasks{std::move(tasks)});
+      }
+    }
+    grow();
+  }
+
+  // Tasks wait: start one more worker (one at a time, so a burst does not overshoot).
+  void grow() {
+    if (queue_.empty() || starting_ > 0 || retry_pending_) return;
+    if (live(false) < config_.max_workers) start_one();
+  }
+
+  void retire_idle() {
+    auto now = clock::now();
+    std::size_t active = live(false);
+    for (auto& [raw, w] : workers_) {
+      if (active <= config_.min_workers) break;
+      if (w.ready && !w.retiring && w.in_flight == 0 && now - w.idle_since >= config_.idle_timeout) {
+        w.retiring = true;
+        send(w.owner, detail::retire_worker{});
+        --active;
+      }
+    }
+  }
+
+  void on_cancel(std::uint64_t id) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (it->id == id) {
+        send(it->reply_to, task_outcome{id, task_status::cancelled, {}, {}, worker_exit::none, 0});
+        queue_.erase(it);
+        return;
+      }
+    }
+    // Sent to a worker already: its owner passes the cancel on if the task is its.
+    for (auto& [raw, w] : workers_) {
+      if (w.in_flight > 0) send(w.owner, cancel_task{id});
+    }
+  }
+
+  void reload() {
+    // Hot code upgrade: from now on, workers start from the binary's file as it is now. Old ones
+    // retire: idle ones at once, busy ones once their tasks are done. Replacements start first
+    // so that capacity does not dip.
+    ++generation_;
+    std::size_t keep = std::max(config_.min_workers, live(false));
+    for (auto& [raw, w] : workers_) {
+      if (!w.retiring && w.generation != generation_) {
+        w.retiring = true;
+        send(w.owner, detail::retire_worker{});
+      }
+    }
+    // Owners still starting are of the old generation too: they retire when they say hello.
+    failed_starts_ = 0;
+    std::size_t fresh = 0;
+    for (auto& [raw, w] : workers_) fresh += (!w.retiring) ? 1 : 0;
+    for (std::size_t n = fresh; n < keep; ++n) start_one();
+  }
+
+  pool_stats stats() const {
+    pool_stats s;
+    for (auto& [raw, w] : workers_) {
+      if (w.retiring) {
+        ++s.retiring;
+      } else if (w.ready) {
+        ++s.workers;
+        s.builds.push_back(w.build);
+      }
+    }
+    s.starting = starting_;
+    s.queued = queue_.size();
+    s.in_flight = in_flight_;
+    s.generation = generation_;
+    s.workers_started = workers_started_;
+    s.workers_died = workers_died_;
+    return s;
+  }
+
+  worker_pool_config config_;
+  std::shared_ptr<detail::io_poller> poller_;
+  respawn::pid workers_sup_{};
+  std::deque<task_request> queue_;
+  std::unordered_map<respawn::pid, worker> workers_;
+  std::size_t starting_ = 0;
+  std::size_t in_flight_ = 0;
+  std::uint64_t generation_ = 0;
+  std::uint64_t workers_started_ = 0;
+  std::uint64_t workers_died_ = 0;
+  unsigned failed_starts_ = 0;
+  bool retry_pending_ = false;
+};
+
+std::chrono::milliseconds owner_shutdown(const worker_options& o) {
+  return o.term_grace + std::chrono::milliseconds{1000};
+}
+
+supervisor_spec pool_spec(const worker_pool_config& config) {
+  dynamic_supervisor_spec workers;
+  workers.child.id = "worker";
+  workers.child.restart = restart_type::temporary;
+  workers.child.shutdown = shutdown_spec::after(owner_shutdown(config.worker));
+  workers.make_child = [](const std::any& argument, const snapshot&) -> std::unique_ptr<process> {
+    return std::make_unique<detail::worker_process>(std::any_cast<detail::owner_start>(argument));
+  };
+  workers.max_children = 0;
+
+  child_spec workers_child;
+  workers_child.id = "workers";
+  workers_child.type = child_type::supervisor;
+  workers_child.name = config.name + ".workers";
+  workers_child.start = [workers](const snapshot&) { return std::make_unique<dynamic_supervisor>(workers); };
+
+  child_spec manager;
+  manager.id = "manager";
+  manager.name = config.name;
+  manager.start = [config](const snapshot&) { return std::make_unique<pool_manager>(config); };
+
+  supervisor_spec spec;
+  spec.flags.strategy = strategy::one_for_all;
+  spec.children = {workers_child, manager};
+  return spec;
+}
+
+}  // namespace
+
+worker_pool_handle start_worker_pool(runtime& rt, worker_pool_config config) {
+  if (config.min_workers > config.max_workers || config.max_workers == 0 || config.max_in_flight == 0) {
+    throw std::invalid_argument{"worker_pool_config: need 0 <= min_workers <= max_workers, max_workers > 0, "
+                                "max_in_flight > 0"};
+  }
+  std::string name = config.name;
+  spawn_options options;
+  options.name = name + ".sup";
+  pid sup = rt.spawn<supervisor>(options, pool_spec(config));
+  // The manager registers its name in its supervisor's init, which runs asynchronously: wait for
+  // it (bounded) so that the caller can send to the manager at once.
+  auto deadline = clock::now() + std::chrono::seconds{10};
+  pid manager;
+  while (!(manager = rt.whereis(name)) && rt.alive(sup) && clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  if (!manager) throw std::runtime_error{"worker pool " + name + " did not start"};
+  return {sup, manager};
+}
+
+child_spec worker_pool_child_spec(std::string id, worker_pool_config config) {
+  child_spec c;
+  c.id = std::move(id);
+  c.type = child_type::supervisor;
+  c.start = supervisor::of(pool_spec(config));
+  return c;
+}
+
+std::unique_ptr<process> make_worker_process(worker_options options) {
+  return std::make_unique<detail::worker_process>(detail::owner_start{std::move(options), {}, 0, nullptr});
+}
+
+child_spec worker_child_spec(std::string id, worker_options options) {
+  child_spec c;
+  c.id = std::move(id);
+  c.shutdown = shutdown_spec::after(owner_shutdown(options));
+  c.start = [options](const snapshot&) { return make_worker_process(options); };
+  return c;
+}
+
+}  // namespace respawn

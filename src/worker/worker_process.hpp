@@ -1,0 +1,74 @@
+// worker_process: the runtime process that owns one worker OS process (Erlang's port owner).
+//
+// It starts the worker (through the io_poller), sends it the tasks it is given, turns the
+// worker's frames into task_event / task_outcome messages for each task's submitter, enforces
+// each task's deadline (SIGKILL when it passes) and the heartbeat (a busy worker silent past
+// heartbeat_timeout is killed), and ends with the worker: its exit reason is the worker's end
+// ("worker crashed with SIGSEGV", ...), so links, monitors and supervisors see an OS process
+// exactly as they see any other process.
+//
+// Tasks are pipelined: many may sit in the worker's socket, and the worker runs them in order, so
+// the first unfinished one is the one running. When the worker dies, that task gets the
+// worker_died outcome and the ones behind it, which never started, go back to the pool.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "io_poller.hpp"
+#include "pool_messages.hpp"
+#include "respawn/process.hpp"
+#include "respawn/worker_pool.hpp"
+
+namespace respawn::detail {
+
+class worker_process final : public process {
+ public:
+  explicit worker_process(owner_start start);
+  ~worker_process() override;
+
+  void init() override;
+  void handle(message& m) override;
+  void terminate(const exit_reason& reason) override;
+
+ private:
+  using clock = std::chrono::steady_clock;
+
+  void on_frames(std::vector<wire::frame>& frames);
+  void on_result(const wire::frame& f);
+  void send_tasks(std::vector<task_request>& tasks);
+  void arm_deadline();
+  void kill_for(worker_exit cause, std::string detail);
+  void begin_stop(exit_reason reason, bool term);
+  void on_exited(int status);
+  void fail_in_flight(worker_exit exit, const std::string& text, bool requeue_unstarted);
+  std::deque<task_request>::iterator find_task(std::uint64_t id);
+
+  owner_start start_;
+  std::shared_ptr<port> port_;
+  std::deque<task_request> in_flight_;
+  bool ready_ = false;
+  bool exited_ = false;
+  bool closed_ = false;
+  bool retiring_ = false;
+  bool stopping_ = false;
+  bool leaving_ = false;  // waiting for the manager's leave_ack
+  exit_reason stop_reason_{};
+  worker_exit cause_ = worker_exit::none;
+  std::string cause_detail_;
+  clock::time_point last_heard_{};
+  std::uint64_t deadline_serial_ = 0;
+  std::uint32_t os_pid_ = 0;
+  std::string build_;
+};
+
+// The exit reason and worker_exit for a worker's wait status, given what its owner did to it.
+struct worker_end {
+  worker_exit exit;
+  std::string text;  // "worker crashed with SIGSEGV", ...
+};
+worker_end describe_worker_end(int status, worker_exit cause, const std::string& cause_detail);
+
+}  // namespace respawn::detail
