@@ -16,7 +16,8 @@ namespace {
   std::fprintf(stderr,
                "respawn-bench: %s\n"
                "usage: respawn-bench SCENARIO [--n N] [--m M] [--p P] [--k K] [--r R] [--threads T]\n"
-               "  scenarios: spawn (n), pingpong (m), ring (n, m), fanin (p, k), memory (n)\n"
+               "  scenarios: spawn (n), pingpong (m), ring (n, m), fanin (p, k), memory (n), restart (r),\n"
+               "             worker_roundtrip (n tasks, p worker processes, k tasks in flight per worker)\n"
                "  defaults:  spawn/memory n=1000000; ring n=1000 m=1000000; pingpong m=1000000;\n"
                "             fanin p=1000 k=1000; threads = number of cores\n",
                why.c_str());
@@ -59,8 +60,10 @@ options parse_args(int argc, char** argv) {
       o.m = parse_positive(flag, value);
     } else if (flag == "p") {
       o.p = parse_positive(flag, value);
+      o.p_given = true;
     } else if (flag == "k") {
       o.k = parse_positive(flag, value);
+      o.k_given = true;
     } else if (flag == "r") {
       o.r = parse_positive(flag, value);
     } else if (flag == "threads") {

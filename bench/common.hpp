@@ -29,6 +29,8 @@ struct options {
   std::int64_t r = 100000;
   unsigned threads = 0;
   bool n_given = false;
+  bool p_given = false;
+  bool k_given = false;
 };
 
 // Parses argv; on a bad argument prints why (and the usage) to stderr and exits with 2.
@@ -77,5 +79,6 @@ int run_ring(const options& o);
 int run_fanin(const options& o);
 int run_memory(const options& o);
 int run_restart(const options& o);
+int run_worker_roundtrip(const options& o);
 
 }  // namespace rb

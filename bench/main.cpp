@@ -6,8 +6,11 @@
 #include <string>
 
 #include "common.hpp"
+#include "respawn/kinds.hpp"
 
 int main(int argc, char** argv) {
+  // worker_roundtrip's pool runs this very binary as its workers.
+  if (argc > 1 && std::string{argv[1]} == "worker") return respawn::main(argc, argv, respawn::builtin_kinds());
   rb::options o = rb::parse_args(argc, argv);
   const std::string& s = o.scenario;
   if (s == "spawn") return rb::run_spawn(o);
@@ -16,8 +19,9 @@ int main(int argc, char** argv) {
   if (s == "fanin") return rb::run_fanin(o);
   if (s == "memory") return rb::run_memory(o);
   if (s == "restart") return rb::run_restart(o);
+  if (s == "worker_roundtrip") return rb::run_worker_roundtrip(o);
   std::fprintf(stderr,
-               "respawn-bench: unknown scenario '%s' (spawn, pingpong, ring, fanin, restart, memory)\n",
+               "respawn-bench: unknown scenario '%s' (spawn, pingpong, ring, fanin, restart, memory, worker_roundtrip)\n",
                s.c_str());
   return 2;
 }

@@ -33,8 +33,19 @@ worker_end describe_worker_end(int status, worker_exit cause, const std::string&
   }
   if (WIFEXITED(status)) {
     int code = WEXITSTATUS(status);
-    if (code == wire::exit_memory_limit) {
-      return {worker_exit::memory_limit, "worker killed over its memory limit"};
+    switch (code) {
+      case wire::exit_memory_limit:
+        return {worker_exit::memory_limit, "worker killed over its memory limit"};
+      case wire::exit_usage:
+        return {worker_exit::start_failed, "worker did not start: bad command line (exit 64)"};
+      case wire::exit_orphaned:
+        return {worker_exit::start_failed, "worker did not start: its node was gone (exit 65)"};
+      case wire::exit_protocol:
+        return {worker_exit::exited, "worker exited: the node sent it a malformed frame (exit 87)"};
+      case wire::exit_socket:
+        return {worker_exit::exited, "worker exited: its socket failed (exit 88)"};
+      default:
+        break;
     }
     return {worker_exit::exited, "worker exited with code " + std::to_string(code)};
   }

@@ -1,0 +1,81 @@
+// command_line: respawn::main, the command line every respawn binary shares, so that one file is
+// both the node and its workers (the node starts a worker by exec'ing its own binary with
+// `worker`). Only dispatch lives here; each command is implemented where its subject is.
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "exit_codes.hpp"
+#include "respawn/kinds.hpp"
+#include "run_command.hpp"
+#include "worker_main.hpp"
+
+namespace respawn {
+namespace {
+
+constexpr const char* usage_text =
+    "usage: %s COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run KIND [--arg k=v ...]     run one task of KIND in a pool of workers, print its outcome\n"
+    "  kinds                        list the job kinds this binary can run\n"
+    "  worker --fd N --parent PID   serve tasks over the socket N for the node PID (started by a\n"
+    "                               node, not by hand)\n"
+    "  version                      print the build identity\n"
+    "  help                         print this text\n";
+
+int usage(std::FILE* to, const char* program, int code) {
+  std::fprintf(to, usage_text, program);
+  return code;
+}
+
+// A non-negative decimal integer, all of `text`.
+bool parse_integer(const char* text, long& out) {
+  std::string_view s{text};
+  auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return error == std::errc{} && end == s.data() + s.size() && out >= 0;
+}
+
+int worker_command(int argc, char** argv, const kind_registry& kinds) {
+  long fd = -1;
+  long parent = -1;
+  for (int i = 1; i < argc; ++i) {
+    long* target = std::strcmp(argv[i], "--fd") == 0       ? &fd
+                   : std::strcmp(argv[i], "--parent") == 0 ? &parent
+                                                           : nullptr;
+    if (target == nullptr || i + 1 >= argc || !parse_integer(argv[i + 1], *target)) {
+      std::fprintf(stderr, "respawn worker: bad argument \"%s\"; expected --fd N --parent PID\n", argv[i]);
+      return wire::exit_usage;
+    }
+    ++i;
+  }
+  if (fd < 0 || parent <= 0) {
+    std::fprintf(stderr, "respawn worker: both --fd N and --parent PID are required\n");
+    return wire::exit_usage;
+  }
+  detail::run_worker(static_cast<int>(fd), static_cast<pid_t>(parent), kinds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv, const kind_registry& kinds) {
+  const char* program = argc > 0 ? argv[0] : "respawn";
+  if (argc < 2) return usage(stdout, program, 0);
+  std::string_view command = argv[1];
+  if (command == "worker") return worker_command(argc - 1, argv + 1, kinds);
+  if (command == "run") return detail::run_command(argc - 1, argv + 1, kinds);
+  if (command == "kinds") {
+    for (const auto& name : kinds.names()) std::printf("%s\n", name.c_str());
+    return 0;
+  }
+  if (command == "version") {
+    std::printf("%s\n", build_id().c_str());
+    return 0;
+  }
+  if (command == "help" || command == "--help" || command == "-h") return usage(stdout, program, 0);
+  std::fprintf(stderr, "%s: unknown command \"%s\"\n\n", program, argv[1]);
+  return usage(stderr, program, wire::exit_usage);
+}
+
+}  // namespace respawn
