@@ -194,11 +194,11 @@ TEST_F(containment, a_stopped_worker_misses_heartbeats_and_is_killed) {
 
 TEST_F(containment, a_busy_worker_answers_heartbeats_while_its_task_runs) {
   auto o = options();
-  o.heartbeat_interval = 20ms;
-  o.heartbeat_timeout = 200ms;
+  o.heartbeat_interval = 50ms;
+  o.heartbeat_timeout = 500ms;  // generous: sanitizer builds on a loaded machine stall at times
   respawn::pid owner = start_owner(o);
-  // 600 ms of sleeping is three heartbeat timeouts: answered pongs keep the worker alive.
-  run(owner, task(1, "sleep", R"({"ms":600})", me.self()));
+  // 1.5 s of sleeping is three heartbeat timeouts: answered pongs keep the worker alive.
+  run(owner, task(1, "sleep", R"({"ms":1500})", me.self()));
   auto out = outcome();
   EXPECT_EQ(out.status, task_status::succeeded) << out.error;
   EXPECT_TRUE(rt.alive(owner));
