@@ -203,8 +203,9 @@ void run_worker(int fd, pid_t parent_pid, const kind_registry& kinds) {
   // runs static destructors while they may still be waiting on these mutexes.
   static outbox* const out = new outbox{fd};
   static task_queue* const tasks = new task_queue;
-  // The hello goes into the outbox before any thread that could post starts: it is always first.
-  out->post(wire::frame_type::hello, 0,
+  // The hello is written before any other thread starts: it is always first, and it is on the
+  // wire before the first task can run (a task may do anything to the socket).
+  out->send_now(wire::frame_type::hello, 0,
             wire::encode(wire::hello_frame{static_cast<std::uint32_t>(::getpid()), build_id()}));
   std::thread{[] { out->run_writer(); }}.detach();
   std::thread{[fd] { run_reader(fd, *tasks, *out); }}.detach();

@@ -3,6 +3,7 @@
 // cancel, and a worker_process under an ordinary supervisor, where restart intensity applies to
 // OS processes unchanged.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <map>
 #include <set>
@@ -206,6 +207,50 @@ TEST_F(pool, a_worker_process_under_a_supervisor_uses_its_restart_intensity) {
   ASSERT_TRUE(d.has_value()) << "the supervisor did not give up";
   EXPECT_EQ(d->process, sup);
   EXPECT_EQ(d->reason.to_string(), "shutdown");
+}
+
+}  // namespace
+
+namespace {
+
+// No worker outlives its node: SIGKILL a real node (`respawn run`, a runtime with a pool in one
+// process) while its worker runs a task; the kernel's parent-death signal takes the worker too.
+TEST(node_death, a_killed_node_takes_its_workers_with_it) {
+  pid_t node = ::fork();
+  ASSERT_GE(node, 0);
+  if (node == 0) {
+    ::execl(RESPAWN_BINARY, RESPAWN_BINARY, "run", "sleep", "--arg", "ms=600000", "--deadline-ms", "0",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Find the node's worker among its children.
+  pid_t worker = 0;
+  bool found = eventually([&] {
+    DIR* d = ::opendir("/proc");
+    if (d == nullptr) return false;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      std::ifstream stat{std::string{"/proc/"} + e->d_name + "/stat"};
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      auto close = line.rfind(')');
+      char state = 0;
+      int ppid = 0;
+      if (close == std::string::npos || std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) continue;
+      if (ppid == node) worker = static_cast<pid_t>(std::stoi(e->d_name));
+    }
+    ::closedir(d);
+    return worker != 0;
+  });
+  if (!found) {
+    ::kill(node, SIGKILL);
+    ::waitpid(node, nullptr, 0);
+    FAIL() << "the node started no worker";
+  }
+  ASSERT_EQ(::kill(node, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(node, &status, 0), node);
+  EXPECT_TRUE(eventually([&] { return os_process_gone(worker); })) << "worker " << worker << " outlived its node";
 }
 
 }  // namespace
