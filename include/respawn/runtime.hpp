@@ -156,6 +156,17 @@ class runtime {
   std::chrono::steady_clock::time_point now() const;
 
   // Writes one line to the configured log (runtime_config::log). thread-safe
+  // A runtime-wide service of a higher layer (the worker layer's I/O poller), made by `make` on
+  // first use for `key` and kept until the runtime is destroyed: after every process has ended
+  // and the scheduler threads are joined, so a service's own threads may send into the runtime
+  // for as long as it exists. Thread-safe.
+  std::shared_ptr<void> extension(const void* key, const std::function<std::shared_ptr<void>()>& make);
+  template <class T>
+  T& extension(const std::function<std::shared_ptr<T>()>& make) {
+    static const char key = 0;
+    return *static_cast<T*>(extension(&key, [&] { return std::shared_ptr<void>{make()}; }).get());
+  }
+
   void log(std::string_view line) const;
   const runtime_config& config() const noexcept;
 

@@ -184,6 +184,14 @@ void runtime_impl::shutdown() {
   while (dedicated_threads.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   timers->stop();
   sched->stop();
+  // Last: a service may have threads that send into the runtime until it is destroyed (the
+  // worker layer's poller); every process is gone by now, so such sends find nobody.
+  std::map<const void*, std::shared_ptr<void>> services;
+  {
+    std::lock_guard lock{extensions_mutex};
+    services.swap(extensions);
+  }
+  services.clear();
 }
 
 }  // namespace respawn::detail
@@ -207,6 +215,13 @@ send_result runtime::send_message(pid to, message* m) { return impl_->send(to, m
 void runtime::exit(pid to, exit_reason reason) { impl_->send_exit(pid{}, to, std::move(reason)); }
 
 bool runtime::alive(pid p) const { return impl_->table.alive(p); }
+
+std::shared_ptr<void> runtime::extension(const void* key, const std::function<std::shared_ptr<void>()>& make) {
+  std::lock_guard lock{impl_->extensions_mutex};
+  auto& slot = impl_->extensions[key];
+  if (!slot) slot = make();
+  return slot;
+}
 
 const runtime_config& runtime::config() const noexcept { return impl_->config; }
 

@@ -6,7 +6,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "mailbox.hpp"
 #include "process_extras.hpp"
@@ -104,6 +107,10 @@ class runtime_impl {
   std::unique_ptr<scheduler> sched;
   std::atomic<std::size_t> live{0};
   std::atomic<int> dedicated_threads{0};  // see dedicated_runner::start
+  // Services of higher layers (runtime::extension), destroyed by shutdown() after every process
+  // has ended and the scheduler threads are joined.
+  std::mutex extensions_mutex;
+  std::map<const void*, std::shared_ptr<void>> extensions;
   // Deterministic mode: the manual clock's scheduler, for step() and run_until_idle().
   class deterministic_scheduler* manual = nullptr;
 

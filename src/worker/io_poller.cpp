@@ -46,7 +46,10 @@ int try_reap(int pidfd, bool block) {
 struct poller_core::command {
   spawn_request request;
   respawn::pid owner;
-  std::promise<std::shared_ptr<port>> result;
+  // The port, or why there is none. Not an exception_ptr: an exception object released on
+  // another thread than the one that caught it is a race ThreadSanitizer cannot see through
+  // (the refcount lives in the uninstrumented runtime library).
+  std::promise<std::pair<std::shared_ptr<port>, std::string>> result;
 };
 
 // --- port ---
@@ -96,11 +99,11 @@ io_poller::io_poller(runtime& rt) : core_{std::make_shared<poller_core>(rt)} {
 
 io_poller::~io_poller() {
   core_->request_stop();
-  if (thread_.get_id() == std::this_thread::get_id()) {
-    thread_.detach();
-  } else {
-    thread_.join();
-  }
+  thread_.join();
+}
+
+io_poller& poller_of(runtime& rt) {
+  return rt.extension<io_poller>([&rt] { return std::make_shared<io_poller>(rt); });
 }
 
 poller_core::poller_core(runtime& rt) : rt_{rt} {
@@ -145,7 +148,9 @@ std::shared_ptr<port> poller_core::spawn(const spawn_request& request, respawn::
     commands_.push_back(&c);
   }
   wake();
-  return result.get();  // rethrows the spawn's system_error
+  auto [p, error] = result.get();
+  if (!p) throw std::runtime_error{error};
+  return p;
 }
 
 void poller_core::execute(command& c) {
@@ -169,9 +174,9 @@ void poller_core::execute(command& c) {
     ev.events = EPOLLIN;
     ev.data.u64 = (p->key_ << 1) | pidfd_bit;
     ::epoll_ctl(epoll_, EPOLL_CTL_ADD, p->pidfd_, &ev);
-    c.result.set_value(std::move(p));
-  } catch (...) {
-    c.result.set_exception(std::current_exception());
+    c.result.set_value({std::move(p), {}});
+  } catch (const std::exception& e) {
+    c.result.set_value({nullptr, e.what()});
   }
 }
 

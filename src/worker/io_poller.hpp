@@ -10,7 +10,11 @@
 // A port is one worker as the poller sees it. Its owner writes frames to it from any thread;
 // what the socket does not take at once is kept and flushed when it is writable. release() hands
 // the port back: the poller closes the socket and keeps the pidfd until the worker is reaped.
-// The poller lives while anyone holds it; its destructor kills and reaps what is left.
+//
+// There is one poller per runtime (poller_of), a runtime extension: it is destroyed after every
+// process has ended, so a process can never outlive it, and its thread, which sends into the
+// runtime, is joined before the runtime's tables go away. Its destructor kills and reaps any
+// worker that is left.
 #pragma once
 
 #include <sys/types.h>
@@ -116,14 +120,13 @@ class poller_core {
 class io_poller {
  public:
   explicit io_poller(runtime& rt);
-  // Stops the thread: it kills and reaps every worker still running, then ends. Joined, unless
-  // this runs on the poller's own thread, which then finishes by itself.
+  // Stops the thread: it kills and reaps every worker still running, then ends; joined.
   ~io_poller();
   io_poller(const io_poller&) = delete;
   io_poller& operator=(const io_poller&) = delete;
 
   // Starts a worker (on the poller's thread) whose events go to `owner`. Throws
-  // std::system_error if the binary cannot be started.
+  // std::runtime_error (saying why) if the binary cannot be started.
   std::shared_ptr<port> spawn(const spawn_request& request, respawn::pid owner) {
     return core_->spawn(request, owner);
   }
@@ -136,5 +139,8 @@ class io_poller {
   std::shared_ptr<poller_core> core_;
   std::thread thread_;
 };
+
+// The runtime's poller, started on first use.
+io_poller& poller_of(runtime& rt);
 
 }  // namespace respawn::detail

@@ -42,7 +42,6 @@ struct owner_start {
   worker_options options;
   respawn::pid manager;
   std::uint64_t generation = 0;
-  std::shared_ptr<io_poller> poller;
 };
 
 // Owner timers.

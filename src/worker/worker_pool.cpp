@@ -76,7 +76,6 @@ class pool_manager final : public process {
 
   void init() override {
     (void)self_binary_path();  // resolve before anyone replaces the file
-    poller_ = std::make_shared<detail::io_poller>(system());
     workers_sup_ = system().whereis(config_.name + ".workers");
     if (!workers_sup_) throw std::runtime_error{"worker pool: no " + config_.name + ".workers supervisor"};
     for (std::size_t i = 0; i < config_.min_workers; ++i) start_one();
@@ -157,7 +156,7 @@ class pool_manager final : public process {
   }
 
   void start_one() {
-    detail::owner_start start{config_.worker, self(), generation_, poller_};
+    detail::owner_start start{config_.worker, self(), generation_};
     ++starting_;
     ++workers_started_;
     send(workers_sup_, start_child{std::any{std::move(start)}});
@@ -333,7 +332,6 @@ class pool_manager final : public process {
   }
 
   worker_pool_config config_;
-  std::shared_ptr<detail::io_poller> poller_;
   respawn::pid workers_sup_{};
   std::deque<task_request> queue_;
   std::unordered_map<respawn::pid, worker> workers_;
@@ -408,7 +406,7 @@ child_spec worker_pool_child_spec(std::string id, worker_pool_config config) {
 }
 
 std::unique_ptr<process> make_worker_process(worker_options options) {
-  return std::make_unique<detail::worker_process>(detail::owner_start{std::move(options), {}, 0, nullptr});
+  return std::make_unique<detail::worker_process>(detail::owner_start{std::move(options), {}, 0});
 }
 
 child_spec worker_child_spec(std::string id, worker_options options) {

@@ -61,15 +61,15 @@ worker_process::worker_process(owner_start start) : start_{std::move(start)} {}
 
 worker_process::~worker_process() {
   // A kill runs no terminate(): the worker must not outlive its owner all the same.
-  if (port_ && start_.poller) start_.poller->release(port_);
+  if (port_ && poller_ != nullptr) poller_->release(port_);
 }
 
 void worker_process::init() {
   trap_exit(true);
-  if (!start_.poller) start_.poller = std::make_shared<io_poller>(system());
+  poller_ = &poller_of(system());
   const std::string& binary = start_.options.binary.empty() ? self_binary_path() : start_.options.binary;
   try {
-    port_ = start_.poller->spawn(spawn_request{binary, start_.options.args}, self());
+    port_ = poller_->spawn(spawn_request{binary, start_.options.args}, self());
   } catch (const std::exception& e) {
     cause_ = worker_exit::start_failed;
     stop(exit_reason::other(std::string{"worker did not start: "} + e.what()));
@@ -315,7 +315,7 @@ void worker_process::fail_in_flight(worker_exit exit, const std::string& text, b
 void worker_process::on_exited(int status) {
   exited_ = true;
   if (port_) {
-    start_.poller->release(port_);
+    poller_->release(port_);
     port_.reset();
   }
   if (stopping_) {
@@ -337,7 +337,7 @@ void worker_process::on_exited(int status) {
 
 void worker_process::terminate(const exit_reason& reason) {
   if (port_) {
-    start_.poller->release(port_);  // kills the worker if it still runs; the poller reaps it
+    poller_->release(port_);  // kills the worker if it still runs; the poller reaps it
     port_.reset();
   }
   fail_in_flight(worker_exit::shutdown, "worker stopped: " + reason.to_string(), true);

@@ -47,6 +47,7 @@ class worker_process final : public process {
   std::deque<task_request>::iterator find_task(std::uint64_t id);
 
   owner_start start_;
+  io_poller* poller_ = nullptr;  // the runtime's; outlives every process
   std::shared_ptr<port> port_;
   std::deque<task_request> in_flight_;
   bool ready_ = false;
