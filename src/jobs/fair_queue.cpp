@@ -59,7 +59,7 @@ void fair_queue::leave_ring(user_queue& user) {
 void fair_queue::forget_if_idle(user_queue& user) {
   if (user.queued.empty() && user.running == 0) {
     require(!user.in_ring, "an idle user is still in the ring");
-    users_.erase(user.name);  // destroys `user`
+    users_.erase(users_.find(user.name));  // by iterator: the key is inside `user`, destroyed
   }
 }
 
