@@ -80,5 +80,7 @@ int run_fanin(const options& o);
 int run_memory(const options& o);
 int run_restart(const options& o);
 int run_worker_roundtrip(const options& o);
+// jobs has options of its own (--scenario noop|latency): it parses argv itself.
+int run_jobs(int argc, char** argv);
 
 }  // namespace rb

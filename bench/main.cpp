@@ -11,6 +11,7 @@
 int main(int argc, char** argv) {
   // worker_roundtrip's pool runs this very binary as its workers.
   if (argc > 1 && std::string{argv[1]} == "worker") return respawn::main(argc, argv, respawn::builtin_kinds());
+  if (argc > 1 && std::string{argv[1]} == "jobs") return rb::run_jobs(argc, argv);
   rb::options o = rb::parse_args(argc, argv);
   const std::string& s = o.scenario;
   if (s == "spawn") return rb::run_spawn(o);

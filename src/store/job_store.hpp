@@ -32,7 +32,7 @@ using jobs::job_id;
 // tell the scheduler), so a crash between the steps leaves at most an unused id.
 struct submission {
   job_id id = 0;
-  jobs::job_request request;
+  jobs::job_request request{};
   jobs::job_time time{};
 };
 
@@ -44,16 +44,16 @@ struct submit_outcome {
 
 // Which jobs to list: every given field must match; keyset pagination by ascending id.
 struct job_filter {
-  std::optional<std::string> user;
-  std::optional<jobs::job_status> status;
-  std::optional<std::string> kind;
+  std::optional<std::string> user{};
+  std::optional<jobs::job_status> status{};
+  std::optional<std::string> kind{};
   job_id after_id = 0;      // exclusive: pass the previous page's next_after_id
   std::size_t limit = 100;  // at most this many jobs per page (1..10,000)
 };
 
 struct job_page {
-  std::vector<jobs::job_state> jobs;
-  std::optional<job_id> next_after_id;  // set when the page is full: there may be more
+  std::vector<jobs::job_state> jobs{};
+  std::optional<job_id> next_after_id{};  // set when the page is full: there may be more
 };
 
 using submit_callback = std::function<void(store_result<std::vector<submit_outcome>>)>;

@@ -27,7 +27,7 @@ std::string_view to_string(store_errc code);
 
 struct store_error {
   store_errc code = store_errc::io_error;
-  std::string message;
+  std::string message{};
 };
 
 // Returned by writes: the write is durable (its transaction committed).

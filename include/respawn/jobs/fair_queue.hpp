@@ -30,7 +30,7 @@ struct fair_queue_limits {
 
 struct queued_job {
   job_id id = 0;
-  std::string user;
+  std::string user{};
   std::int32_t priority = 0;
   bool operator==(const queued_job&) const = default;
 };
@@ -42,7 +42,7 @@ struct admission_refusal {
     duplicate,    // this job id is in the queue already
   };
   code what = code::total_bound;
-  std::string message;
+  std::string message{};
 };
 
 class fair_queue {
@@ -74,9 +74,9 @@ class fair_queue {
 
  private:
   struct entry {
-    std::int32_t priority;
-    std::uint64_t order;  // arrival order: FIFO among equal priorities
-    job_id id;
+    std::int32_t priority{};
+    std::uint64_t order{};  // arrival order: FIFO among equal priorities
+    job_id id{};
     bool operator<(const entry& other) const {
       if (priority != other.priority) return priority > other.priority;
       return order < other.order;
@@ -85,8 +85,8 @@ class fair_queue {
   struct user_queue;
   using ring = std::list<user_queue*>;
   struct user_queue {
-    std::string name;
-    std::set<entry> queued;
+    std::string name{};
+    std::set<entry> queued{};
     std::uint32_t running = 0;
     bool in_ring = false;
     ring::iterator ring_position;
@@ -94,7 +94,7 @@ class fair_queue {
   struct slot {
     user_queue* user = nullptr;
     bool running = false;
-    std::set<entry>::iterator position;  // valid while queued
+    std::set<entry>::iterator position{};  // valid while queued
   };
 
   user_queue& user_for(const std::string& name);
@@ -105,8 +105,8 @@ class fair_queue {
   void forget_if_idle(user_queue& user);
 
   fair_queue_limits limits_;
-  std::unordered_map<std::string, user_queue> users_;  // node-based: user_queue* stay valid
-  std::unordered_map<job_id, slot> jobs_;
+  std::unordered_map<std::string, user_queue> users_{};  // node-based: user_queue* stay valid
+  std::unordered_map<job_id, slot> jobs_{};
   ring ready_;  // users with a queued job and room to run one, in round-robin order
   std::uint64_t order_next_ = 0;
   std::size_t queued_ = 0;

@@ -44,7 +44,7 @@ struct transition_error {
   job_id job = 0;
   std::uint64_t sequence = 0;
   event_type type = event_type::submitted;
-  std::string message;  // a sentence naming the job, the event and the state
+  std::string message{};  // a sentence naming the job, the event and the state
 };
 
 std::string_view to_string(transition_error::code code);

@@ -39,12 +39,12 @@ constexpr bool is_final(job_status status) {
 // What a user asked for. The idempotency key is not part of the request's identity: the same key
 // with the same request (same_request_as) names the same job, with another request it conflicts.
 struct job_request {
-  std::string user;
-  std::string kind;
+  std::string user{};
+  std::string kind{};
   nlohmann::json args = nlohmann::json::object();
   std::int32_t priority = 0;         // higher runs first within the user's own queue
   std::uint32_t attempts_max = 0;    // 0: the retry policy's attempts_max
-  std::optional<std::string> idempotency_key;
+  std::optional<std::string> idempotency_key{};
 
   bool same_request_as(const job_request& other) const;
   bool operator==(const job_request&) const = default;

@@ -15,17 +15,17 @@ namespace respawn::jobs {
 
 struct job_state {
   job_id id = 0;
-  job_request request;
+  job_request request{};
   job_status status = job_status::queued;
   std::uint64_t last_sequence = 0;    // 0: nothing folded yet (not even `submitted`)
   std::uint32_t attempts = 0;         // attempts started: the number of `claimed` events
   job_time created_at{};
   job_time updated_at{};
-  std::optional<job_time> retry_at;   // while failed: when the next attempt is due
-  std::string last_error;             // of the last failed attempt (or of `dead`)
-  nlohmann::json result;              // null until succeeded
-  nlohmann::json progress;            // latest progress report, null if none
-  nlohmann::json snapshot;            // latest snapshot, null if none
+  std::optional<job_time> retry_at{};   // while failed: when the next attempt is due
+  std::string last_error{};             // of the last failed attempt (or of `dead`)
+  nlohmann::json result{};              // null until succeeded
+  nlohmann::json progress{};            // latest progress report, null if none
+  nlohmann::json snapshot{};            // latest snapshot, null if none
   std::uint64_t outputs = 0;          // `output` events so far (the chunks stay in the log)
   bool cancel_requested = false;
 

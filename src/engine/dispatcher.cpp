@@ -1,0 +1,378 @@
+// dispatcher.cpp: the engine's dispatcher and its tree (see respawn/engine.hpp).
+//
+// The dispatcher owns admission and the fair queue; the jobs themselves are job_processes under
+// NAME.jobs. It never waits for the disk: the store's writer thread sends it submit_done when a
+// submission has committed, and only then does the caller get its reply and the job its process.
+// Its map says where each live job is (queued or running, from the queue's point of view) and
+// which process holds it; a job process that restarts says hello again (job_ready) and the map
+// reconciles: a run order lost with a crashed process is sent again.
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+
+#include "engine_messages.hpp"
+#include "job_process.hpp"
+#include "respawn/jobs/fold.hpp"
+#include "respawn/runtime.hpp"
+#include "runtime_gate.hpp"
+#include "store/job_store.hpp"
+
+namespace respawn::engine {
+
+namespace {
+
+using namespace detail;
+
+jobs::job_time now() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+// start_child's argument for a job process: shared by its first start and any restart.
+struct job_start_arg {
+  job_start start;
+  bool fresh = true;
+  std::atomic<bool> started{false};
+};
+
+class dispatcher final : public process {
+ public:
+  dispatcher(engine_config config, std::shared_ptr<store::job_store> store)
+      : config_{std::move(config)}, store_{std::move(store)}, queue_{config_.queue} {}
+
+  void init() override {
+    running_max_ = config_.running_max != 0 ? config_.running_max : config_.pool.max_workers * 2;
+    resolve();
+  }
+
+  void handle(message& m) override {
+    if (m.is<resolve_names>()) {
+      resolve();
+      return;
+    }
+    if (!resolved_) {
+      // A supervisor's children run their init asynchronously: the pool's tree may not have
+      // registered its names yet. Answer calls meanwhile with "not ready" rather than wait.
+      if (m.get_if<submit_jobs>() != nullptr) {
+        reply(m, submit_reply{false, "not_ready", "the engine is starting; try again", {}});
+      } else if (m.get_if<cancel_job>() != nullptr) {
+        reply(m, false);
+      } else if (m.is<engine_stats_request>()) {
+        reply(m, engine_stats{});
+      } else if (auto* w = m.get_if<watch_finals>()) {
+        watchers_.push_back(w->watcher);
+      }
+      return;
+    }
+    if (auto* s = m.get_if<submit_jobs>()) {
+      on_submit(m, *s);
+    } else if (auto* d = m.get_if<submit_done>()) {
+      on_submit_done(*d);
+    } else if (auto* r = m.get_if<job_ready>()) {
+      on_ready(*r);
+    } else if (auto* a = m.get_if<attempt_ended>()) {
+      auto it = live_.find(a->id);
+      if (it != live_.end() && it->second.where == place::running) {
+        queue_.finish(a->id);
+        it->second.where = place::none;
+      }
+      dispatch();
+    } else if (auto* rd = m.get_if<retry_due>()) {
+      auto it = live_.find(rd->id);
+      if (it != live_.end() && it->second.where == place::none) {
+        queue_.restore(it->second.entry);
+        it->second.where = place::queued;
+      }
+      dispatch();
+    } else if (auto* f = m.get_if<job_final>()) {
+      auto it = live_.find(f->id);
+      if (it != live_.end()) {
+        if (it->second.where == place::running) queue_.finish(f->id);
+        if (it->second.where == place::queued) queue_.remove(f->id);
+        live_.erase(it);
+      }
+      for (auto w : watchers_) send(w, job_finished{f->id, f->status});
+      dispatch();
+    } else if (auto* w = m.get_if<watch_finals>()) {
+      watchers_.push_back(w->watcher);
+    } else if (auto* c = m.get_if<cancel_job>()) {
+      reply(m, on_cancel(c->id));
+    } else if (auto* p = m.get_if<recover_page>()) {
+      recover(p->after_id);
+    } else if (m.is<engine_stats_request>()) {
+      reply(m, engine_stats{live_.size(), queue_.queued(), queue_.running(), recovered_, ready_});
+    }
+    // The job supervisor's answers to start_child (pids) need nothing: job_ready says it all.
+  }
+
+ private:
+  struct resolve_names {};
+
+  void resolve() {
+    pool_ = system().whereis(config_.pool.name);
+    jobs_sup_ = system().whereis(config_.name + ".jobs");
+    if (pool_ && jobs_sup_) {
+      resolved_ = true;
+      send(self(), recover_page{0});
+      return;
+    }
+    if (++resolve_tries_ > 5000) {
+      throw std::runtime_error{"engine " + config_.name + ": the pool or the job supervisor did not register"};
+    }
+    send_after(std::chrono::milliseconds{1}, resolve_names{});
+  }
+
+  enum class place : std::uint8_t { none, queued, running };
+  struct live_job {
+    jobs::queued_job entry;
+    respawn::pid process{};
+    place where = place::none;
+    bool run_sent = false;
+  };
+
+  void start_job(const jobs::job_state& state, bool fresh) {
+    live_job j;
+    j.entry = jobs::queued_job{state.id, state.request.user, state.request.priority};
+    live_.emplace(state.id, j);
+    auto start = std::make_shared<job_start_arg>();
+    start->start = job_start{state, store_, self(), pool_, config_.retry, config_.attempt_timeout};
+    start->fresh = fresh;
+    send(jobs_sup_, start_child{std::any{std::move(start)}});
+  }
+
+  void on_submit(message& m, submit_jobs& s) {
+    submit_reply refuse;
+    if (s.requests.empty()) {
+      refuse.error_code = "invalid_request";
+      refuse.error = "no jobs in the submission";
+      reply(m, refuse);
+      return;
+    }
+    // Admission: bounded in total and per user, counting what is still on its way to the disk.
+    std::size_t held = queue_.queued() + queue_.running() + pending_;
+    if (held + s.requests.size() > config_.queue.held_max) {
+      refuse.error_code = "overloaded";
+      refuse.error = "the job queue is full (" + std::to_string(config_.queue.held_max) + " jobs); try again later";
+      reply(m, refuse);
+      return;
+    }
+    std::unordered_map<std::string, std::size_t> per_user;
+    for (auto& r : s.requests) ++per_user[r.user];
+    for (auto& [user, n] : per_user) {
+      std::size_t mine = queue_.queued(user) + queue_.running(user) + pending_by_user_[user];
+      if (mine + n > config_.queue.held_per_user_max) {
+        refuse.error_code = "overloaded";
+        refuse.error = "user " + user + " has " + std::to_string(mine) + " jobs waiting (at most " +
+                       std::to_string(config_.queue.held_per_user_max) + "); try again later";
+        reply(m, refuse);
+        return;
+      }
+    }
+    // Seed 000's order: the id first, then the store, then the scheduler.
+    std::vector<store::submission> batch;
+    std::vector<jobs::job_id> ids;
+    auto t = now();
+    for (auto& r : s.requests) {
+      auto id = store_->allocate_id();
+      if (!id.ok()) {
+        refuse.error_code = std::string{store::to_string(id.error().code)};
+        refuse.error = id.error().message;
+        reply(m, refuse);
+        return;
+      }
+      ids.push_back(id.value());
+      batch.push_back(store::submission{id.value(), r, t});
+    }
+    pending_ += s.requests.size();
+    for (auto& [user, n] : per_user) pending_by_user_[user] += n;
+    auto gate = gate_of(system());
+    respawn::pid me = self();
+    auto shared = std::make_shared<submit_done>(submit_done{m.sender(), m.call_ref(), s.requests, ids,
+                                                            store::store_error{store::store_errc::io_error, ""}});
+    store_->submit_async(std::move(batch), [gate, me, shared](store::store_result<std::vector<store::submit_outcome>> r) {
+      shared->result = std::move(r);
+      gate->send(me, std::move(*shared));
+    });
+  }
+
+  void on_submit_done(submit_done& d) {
+    pending_ -= std::min(pending_, d.requests.size());
+    for (auto& r : d.requests) {
+      auto& n = pending_by_user_[r.user];
+      n -= std::min<std::size_t>(n, 1);
+    }
+    submit_reply out;
+    if (!d.result.ok()) {
+      out.error_code = std::string{store::to_string(d.result.error().code)};
+      out.error = d.result.error().message;
+      reply_to(d.caller, d.call_ref, std::move(out));
+      return;
+    }
+    auto& outcomes = d.result.value();
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+      out.jobs.push_back(submitted_job{outcomes[i].id, outcomes[i].existing});
+      if (outcomes[i].existing) continue;
+      jobs::job_state state;
+      auto e = jobs::make_submitted(outcomes[i].id, now(), d.requests[i]);
+      if (auto error = jobs::apply(state, e)) continue;  // cannot happen: the store applied it
+      start_job(state, true);
+    }
+    out.ok = true;
+    reply_to(d.caller, d.call_ref, std::move(out));
+  }
+
+  void on_ready(const job_ready& r) {
+    auto it = live_.find(r.id);
+    if (it == live_.end()) return;  // finished meanwhile
+    auto& j = it->second;
+    j.process = r.process;
+    if (j.where == place::running) {
+      // We popped it before its process said hello (or it restarted and lost our order).
+      if (!j.run_sent || r.status == jobs::job_status::queued) {
+        send(j.process, run_attempt{});
+        j.run_sent = true;
+      }
+    } else if (j.where == place::none && r.status == jobs::job_status::queued) {
+      queue_.restore(j.entry);
+      j.where = place::queued;
+    }
+    dispatch();
+  }
+
+  bool on_cancel(jobs::job_id id) {
+    auto it = live_.find(id);
+    if (it == live_.end() || !it->second.process) return false;
+    if (it->second.where == place::queued && queue_.remove(id)) {
+      it->second.where = place::none;
+      send(it->second.process, cancel_queued{});
+    } else {
+      send(it->second.process, cancel_live{});
+    }
+    return true;
+  }
+
+  void dispatch() {
+    while (queue_.running() < running_max_) {
+      auto next = queue_.pop();
+      if (!next) return;
+      auto it = live_.find(next->id);
+      if (it == live_.end()) {
+        queue_.finish(next->id);
+        continue;
+      }
+      it->second.where = place::running;
+      it->second.run_sent = false;
+      if (it->second.process) {
+        send(it->second.process, run_attempt{});
+        it->second.run_sent = true;
+      }
+    }
+  }
+
+  void recover(jobs::job_id after) {
+    auto page = store_->list_unfinished(after, 1000);
+    if (!page.ok()) throw std::runtime_error{"engine recovery: " + page.error().message};
+    for (auto& state : page.value().jobs) {
+      if (live_.count(state.id) != 0) continue;
+      start_job(state, true);
+      ++recovered_;
+    }
+    if (page.value().next_after_id) {
+      send(self(), recover_page{*page.value().next_after_id});  // one page per turn: stay responsive
+    } else {
+      ready_ = true;
+    }
+  }
+
+  engine_config config_;
+  std::shared_ptr<store::job_store> store_;
+  jobs::fair_queue queue_;
+  respawn::pid pool_{};
+  respawn::pid jobs_sup_{};
+  std::size_t running_max_ = 0;
+  std::unordered_map<jobs::job_id, live_job> live_;
+  std::size_t pending_ = 0;
+  std::unordered_map<std::string, std::size_t> pending_by_user_;
+  std::uint64_t recovered_ = 0;
+  bool ready_ = false;
+  std::vector<respawn::pid> watchers_;
+  bool resolved_ = false;
+  unsigned resolve_tries_ = 0;
+};
+
+supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<store::job_store>& store) {
+  dynamic_supervisor_spec jobs_spec;
+  jobs_spec.child.id = "job";
+  jobs_spec.child.restart = restart_type::transient;
+  jobs_spec.child.shutdown = shutdown_spec::brutal();  // the log is the truth: nothing to flush
+  jobs_spec.intensity = 100;
+  jobs_spec.period = std::chrono::milliseconds{1000};
+  jobs_spec.make_child = [](const std::any& argument, const snapshot&) -> std::unique_ptr<process> {
+    auto& start = std::any_cast<const std::shared_ptr<job_start_arg>&>(argument);
+    // The first start gets the state as submitted or recovered; a restart (the same argument
+    // again) reads the job back from the store.
+    bool fresh = start->fresh && !start->started.exchange(true);
+    return std::make_unique<job_process>(start->start, fresh);
+  };
+
+  child_spec jobs_child;
+  jobs_child.id = "jobs";
+  jobs_child.type = child_type::supervisor;
+  jobs_child.name = config.name + ".jobs";
+  jobs_child.start = [jobs_spec](const snapshot&) { return std::make_unique<dynamic_supervisor>(jobs_spec); };
+
+  child_spec dispatcher_child;
+  dispatcher_child.id = "dispatcher";
+  dispatcher_child.name = config.name;
+  dispatcher_child.start = [config, store](const snapshot&) { return std::make_unique<dispatcher>(config, store); };
+
+  supervisor_spec core;
+  core.flags.strategy = strategy::one_for_all;  // the dispatcher's map and the job processes go together
+  core.children = {jobs_child, dispatcher_child};
+  return core;
+}
+
+supervisor_spec engine_spec(engine_config config, const std::shared_ptr<store::job_store>& store) {
+  config.pool.name = config.name + ".pool";
+  child_spec pool = worker_pool_child_spec("pool", config.pool);
+  child_spec core;
+  core.id = "core";
+  core.type = child_type::supervisor;
+  core.start = supervisor::of(core_spec(config, store));
+  supervisor_spec spec;
+  spec.flags.strategy = strategy::rest_for_one;  // a new pool means new job processes too
+  spec.children = {pool, core};
+  return spec;
+}
+
+}  // namespace
+
+child_spec engine_child_spec(std::string id, engine_config config, std::shared_ptr<store::job_store> store) {
+  child_spec c;
+  c.id = std::move(id);
+  c.type = child_type::supervisor;
+  c.start = supervisor::of(engine_spec(std::move(config), store));
+  return c;
+}
+
+engine_handle start_engine(runtime& rt, engine_config config, std::shared_ptr<store::job_store> store) {
+  std::string name = config.name;
+  spawn_options options;
+  options.name = name + ".sup";
+  pid sup = rt.spawn<supervisor>(options, engine_spec(std::move(config), store));
+  // Wait (bounded) until the dispatcher is registered and has rebuilt every unfinished job, so
+  // that the caller's first submission is served at once.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+  for (;;) {
+    if (pid d = rt.whereis(name)) {
+      auto stats = rt.call<engine_stats>(d, engine_stats_request{}, std::chrono::seconds{5});
+      if (stats.ok() && stats.value().ready) return {sup, d};
+    }
+    if (!rt.alive(sup) || std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error{"engine " + name + " did not start"};
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+}
+
+}  // namespace respawn::engine

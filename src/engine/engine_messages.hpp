@@ -1,0 +1,69 @@
+// engine_messages: what the dispatcher and the job processes tell each other, and what the
+// store's writer thread sends back when a write has committed. Internal to the engine.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "respawn/engine.hpp"
+#include "respawn/jobs/event.hpp"
+#include "respawn/jobs/job_state.hpp"
+#include "store/job_store.hpp"
+
+namespace respawn::engine::detail {
+
+// Everything a job process needs; given to the job supervisor's start_child.
+struct job_start {
+  jobs::job_state state;  // as folded from the store (or just submitted)
+  std::shared_ptr<store::job_store> store;
+  respawn::pid dispatcher;
+  respawn::pid pool;
+  jobs::retry_policy retry;
+  std::chrono::milliseconds attempt_timeout{60000};
+};
+
+// dispatcher -> job: run an attempt now.
+struct run_attempt {};
+// dispatcher -> job: it was removed from the queue; log `cancelled` and stop.
+struct cancel_queued {};
+// dispatcher -> job: cancel while running or waiting for a retry.
+struct cancel_live {};
+
+// job -> dispatcher
+struct job_ready {  // the job process started (first start or restart): where it is
+  jobs::job_id id;
+  respawn::pid process;
+  jobs::job_status status;
+};
+struct attempt_ended {  // a running attempt's outcome is durable: its queue slot is free
+  jobs::job_id id;
+};
+struct retry_due {  // the job (failed) may run again: back into the queue
+  jobs::job_id id;
+};
+struct job_final {  // the job reached a final state (durable); its process stops
+  jobs::job_id id;
+  jobs::job_status status;
+};
+
+// store writer thread -> job: an append committed (or failed).
+struct append_done {
+  std::uint64_t tag;
+  bool ok;
+  std::string error;
+};
+// store writer thread -> dispatcher: a submission committed (or failed).
+struct submit_done {
+  respawn::pid caller;
+  std::uint64_t call_ref;
+  std::vector<jobs::job_request> requests;
+  std::vector<jobs::job_id> ids;
+  store::store_result<std::vector<store::submit_outcome>> result;
+};
+// dispatcher -> itself: recover the next page of unfinished jobs.
+struct recover_page {
+  jobs::job_id after_id;
+};
+
+}  // namespace respawn::engine::detail

@@ -1,0 +1,181 @@
+// job_process.cpp: see job_process.hpp.
+#include "job_process.hpp"
+
+#include <stdexcept>
+
+#include "respawn/jobs/fold.hpp"
+#include "respawn/runtime.hpp"
+#include "runtime_gate.hpp"
+
+namespace respawn::engine::detail {
+
+namespace {
+
+jobs::job_time now() {
+  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+nlohmann::json parse_or_text(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
+}  // namespace
+
+struct retry_timer {};
+
+void job_process::init() {
+  if (!fresh_) {
+    // A restart: the store has the truth (the state this process was first given is stale).
+    auto r = s_.store->get(s_.state.id);
+    if (!r.ok()) throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": " + r.error().message};
+    s_.state = std::move(r).value();
+  }
+  send(s_.dispatcher, job_ready{s_.state.id, self(), s_.state.status});
+  switch (s_.state.status) {
+    case jobs::job_status::queued:
+      break;  // the dispatcher queues it
+    case jobs::job_status::running:
+      // Claimed, but no outcome was logged: the attempt died with the node (or this process).
+      fail_attempt("the attempt was interrupted: the node or the job's process restarted", true);
+      break;
+    case jobs::job_status::failed:
+      schedule_retry();
+      break;
+    default:
+      stop();  // final already: nothing to do
+  }
+}
+
+void job_process::log(jobs::event e, std::function<void()> then) {
+  if (auto error = jobs::apply(s_.state, e)) {
+    throw std::logic_error{"job " + std::to_string(s_.state.id) + ": " + error->message};
+  }
+  std::uint64_t tag = next_tag_++;
+  on_commit_.emplace(tag, std::move(then));
+  auto gate = gate_of(system());
+  respawn::pid me = self();
+  std::vector<jobs::event> events;
+  events.push_back(std::move(e));
+  s_.store->append_async(std::move(events), [gate, me, tag](store::store_result<store::committed> r) {
+    gate->send(me, append_done{tag, r.ok(), r.ok() ? std::string{} : r.error().message});
+  });
+}
+
+void job_process::handle(message& m) {
+  if (auto* done = m.get_if<append_done>()) {
+    if (!done->ok) {
+      // Let it crash: the restart reads the job back from the store.
+      throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": the store failed: " + done->error};
+    }
+    auto it = on_commit_.find(done->tag);
+    if (it != on_commit_.end()) {
+      auto then = std::move(it->second);
+      on_commit_.erase(it);
+      if (then) then();
+    }
+  } else if (m.is<run_attempt>()) {
+    start_attempt();
+  } else if (auto* e = m.get_if<task_event>()) {
+    if (e->id != s_.state.id || !attempt_in_worker_) return;
+    auto value = parse_or_text(e->value);
+    switch (e->type) {
+      case task_event_type::progress:
+        log(jobs::make_progress(s_.state.id, next_sequence(), now(), std::move(value)), {});
+        break;
+      case task_event_type::output:
+        log(jobs::make_output(s_.state.id, next_sequence(), now(), std::move(value)), {});
+        break;
+      case task_event_type::snapshot:
+        log(jobs::make_snapshot(s_.state.id, next_sequence(), now(), std::move(value)), {});
+        break;
+    }
+  } else if (auto* o = m.get_if<task_outcome>()) {
+    if (o->id == s_.state.id && attempt_in_worker_) on_outcome(*o);
+  } else if (m.is<retry_timer>()) {
+    retry_timer_ = {};
+    send(s_.dispatcher, retry_due{s_.state.id});
+  } else if (m.is<cancel_queued>()) {
+    finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), false);
+  } else if (m.is<cancel_live>()) {
+    if (jobs::is_final(s_.state.status) || s_.state.cancel_requested) return;
+    if (s_.state.status == jobs::job_status::failed) {
+      if (retry_timer_) cancel_timer(retry_timer_);
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), false);
+    } else if (s_.state.status == jobs::job_status::running) {
+      log(jobs::make_cancel_requested(s_.state.id, next_sequence(), now(), "cancelled by the user"), [this] {
+        if (attempt_in_worker_) send(s_.pool, cancel_task{s_.state.id});
+      });
+    }
+  }
+}
+
+void job_process::start_attempt() {
+  if (s_.state.status != jobs::job_status::queued && s_.state.status != jobs::job_status::failed) return;
+  log(jobs::make_claimed(s_.state.id, next_sequence(), now(), s_.state.attempts + 1), [this] {
+    // `claimed` is durable: the attempt counts even if the task kills its worker every time.
+    task_request t;
+    t.id = s_.state.id;
+    t.kind = s_.state.request.kind;
+    t.args = s_.state.request.args.dump();
+    t.attempt = s_.state.attempts;
+    if (!s_.state.snapshot.is_null()) t.snapshot = s_.state.snapshot.dump();
+    t.limits.deadline = s_.attempt_timeout;
+    t.reply_to = self();
+    attempt_in_worker_ = true;
+    send(s_.pool, submit_task{std::move(t)});
+  });
+}
+
+void job_process::on_outcome(const task_outcome& o) {
+  attempt_in_worker_ = false;
+  switch (o.status) {
+    case task_status::succeeded:
+      finish(jobs::make_succeeded(s_.state.id, next_sequence(), now(), parse_or_text(o.result)), true);
+      return;
+    case task_status::cancelled:
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), true);
+      return;
+    case task_status::unknown_kind:
+      finish(jobs::make_dead(s_.state.id, next_sequence(), now(), o.error), true);
+      return;
+    case task_status::failed:
+    case task_status::worker_died:
+      if (s_.state.cancel_requested) {
+        finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), true);
+      } else {
+        fail_attempt(o.error, true);
+      }
+      return;
+  }
+}
+
+void job_process::fail_attempt(const std::string& error, bool was_in_queue) {
+  auto decision = jobs::after_failed_attempt(s_.retry, s_.state, now());
+  if (decision.dead) {
+    finish(jobs::make_dead(s_.state.id, next_sequence(), now(), error), was_in_queue);
+    return;
+  }
+  log(jobs::make_attempt_failed(s_.state.id, next_sequence(), now(), error, decision.retry_at),
+      [this, was_in_queue] {
+        if (was_in_queue) send(s_.dispatcher, attempt_ended{s_.state.id});
+        schedule_retry();
+      });
+}
+
+void job_process::finish(jobs::event e, bool was_in_queue) {
+  log(std::move(e), [this, was_in_queue] {
+    if (was_in_queue) send(s_.dispatcher, attempt_ended{s_.state.id});
+    send(s_.dispatcher, job_final{s_.state.id, s_.state.status});
+    stop();
+  });
+}
+
+void job_process::schedule_retry() {
+  auto due = s_.state.retry_at.value_or(now());
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - now());
+  if (delay.count() < 0) delay = std::chrono::milliseconds{0};
+  retry_timer_ = send_after(delay, retry_timer{});
+}
+
+}  // namespace respawn::engine::detail

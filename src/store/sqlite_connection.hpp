@@ -1,0 +1,106 @@
+// A thin RAII layer over one SQLite connection: prepared statements kept for the connection's
+// life (prepared once, reset after each use), errors raised as sqlite_failure, and the countdown
+// fault hook on every step. Exceptions stay inside src/store: the backend turns them into
+// store_error values at the seam.
+//
+// Not thread-safe: a connection is used by one thread at a time (its owner holds a mutex).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace respawn::store {
+
+class countdown_fault;
+
+class sqlite_failure : public std::runtime_error {
+ public:
+  sqlite_failure(int code, const std::string& message, bool injected = false)
+      : std::runtime_error(message), code_(code), injected_(injected) {}
+  int code() const { return code_; }
+  bool injected() const { return injected_; }
+
+ private:
+  int code_;
+  bool injected_;
+};
+
+class sqlite_statement {
+ public:
+  sqlite_statement(sqlite3* db, std::string_view sql, countdown_fault* fault);
+  ~sqlite_statement();
+  sqlite_statement(const sqlite_statement&) = delete;
+  sqlite_statement& operator=(const sqlite_statement&) = delete;
+
+  sqlite_statement& bind(int index, std::int64_t value);
+  sqlite_statement& bind(int index, std::string_view value);
+  sqlite_statement& bind(int index, std::optional<std::int64_t> value);
+  sqlite_statement& bind(int index, const std::optional<std::string>& value);
+  sqlite_statement& bind_null(int index);
+
+  // True when a row is ready, false when done. Throws sqlite_failure (also for an injected fault).
+  bool step();
+  void reset();
+
+  std::int64_t column_int64(int index);
+  std::string column_text(int index);
+  bool column_is_null(int index);
+
+ private:
+  void check(int rc, const char* what);
+  sqlite3* db_;
+  sqlite3_stmt* statement_ = nullptr;
+  countdown_fault* fault_;
+};
+
+// Resets its statement when it goes out of scope, so that no statement is left mid-way holding
+// a read snapshot (which in WAL mode would keep checkpoints from finishing).
+class statement_use {
+ public:
+  explicit statement_use(sqlite_statement& s) : s_(s) {}
+  ~statement_use() { s_.reset(); }
+  statement_use(const statement_use&) = delete;
+  statement_use& operator=(const statement_use&) = delete;
+  sqlite_statement* operator->() { return &s_; }
+  sqlite_statement& operator*() { return s_; }
+
+ private:
+  sqlite_statement& s_;
+};
+
+class sqlite_connection {
+ public:
+  // Opens (creating if needed) the database at `path` (":memory:" for a private in-memory one).
+  sqlite_connection(const std::string& path, countdown_fault* fault);
+  ~sqlite_connection();
+  sqlite_connection(const sqlite_connection&) = delete;
+  sqlite_connection& operator=(const sqlite_connection&) = delete;
+
+  // The statement for `sql`, prepared on first use and kept; reset and unbound.
+  statement_use prepare(const std::string& sql);
+  // Runs SQL (one or more statements), counted by the fault hook.
+  void exec(const std::string& sql);
+  // Runs SQL without the fault hook: for ROLLBACK, which must be able to undo an injected fault.
+  // False if it failed (the connection's state is then unknown).
+  bool exec_unfaulted(const std::string& sql) noexcept;
+  // A single-value query (a PRAGMA) as text.
+  std::string query_text(const std::string& sql);
+  bool in_transaction() const;
+
+  sqlite3* handle() { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  countdown_fault* fault_;
+  std::unordered_map<std::string, std::unique_ptr<sqlite_statement>> statements_{};
+};
+
+}  // namespace respawn::store

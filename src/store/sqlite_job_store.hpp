@@ -1,0 +1,108 @@
+// The SQLite backend of the store seam: one database file in WAL mode, synchronous=FULL unless
+// configured otherwise, an append-only `events` table and a `jobs` current-state table written
+// in one transaction (docs/store.md).
+//
+// Group commit: every write goes to one writer thread through a bounded queue. The writer takes
+// everything that queued up while its previous commit was in flight and runs it as the next
+// transaction, each write inside its own savepoint (so one invalid write fails alone), then
+// commits once — one fsync for the lot — and only then calls each write's `done`. Throughput thus
+// follows the disk's bandwidth, not its fsync rate. Reads use a second connection (WAL lets it
+// read while the writer writes) and see only committed transactions.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "store/countdown_fault.hpp"
+#include "store/job_store.hpp"
+#include "store/sqlite_connection.hpp"
+
+namespace respawn::store {
+
+struct sqlite_options {
+  std::string path{};  // the database file, or ":memory:" (no WAL, no durability: tests)
+  enum class synchronous_mode : std::uint8_t { off, normal, full, extra };
+  // full: every commit is on disk before `done` runs. normal: in WAL mode, a power cut may lose the
+  // last commits (never corrupt the file); off: for tests that do not test durability.
+  synchronous_mode synchronous = synchronous_mode::full;
+  std::chrono::milliseconds busy_timeout{5'000};
+  std::uint32_t id_block_size = 1'024;  // ids reserved per durable reservation
+  std::size_t queue_max = 65'536;       // writes waiting for the writer; past it: overloaded
+  std::size_t batch_max = 4'096;        // writes per transaction at most
+  std::shared_ptr<countdown_fault> fault{};  // tests: fail the Nth statement or commit
+};
+
+struct sqlite_store_stats {
+  std::uint64_t transactions = 0;   // commits attempted
+  std::uint64_t writes = 0;         // writes run (submits + appends + id reservations)
+  std::uint64_t writes_failed = 0;  // of which failed (rolled back)
+};
+
+class sqlite_job_store final : public job_store {
+ public:
+  // Opens or creates the database and starts the writer. Fails with bad_configuration,
+  // schema_too_new or io_error.
+  static store_result<std::unique_ptr<sqlite_job_store>> open(sqlite_options options);
+
+  // Runs every write still queued, then stops the writer.
+  ~sqlite_job_store() override;
+
+  store_result<job_id> allocate_id() override;
+  void submit_async(std::vector<submission> batch, submit_callback done) override;
+  void append_async(std::vector<jobs::event> events, append_callback done) override;
+  store_result<jobs::job_state> get(job_id id) override;
+  store_result<std::vector<jobs::event>> events(job_id id, std::uint64_t after_sequence,
+                                                std::size_t limit) override;
+  store_result<job_page> list(const job_filter& filter) override;
+  store_result<job_page> list_unfinished(job_id after_id, std::size_t limit) override;
+
+  sqlite_store_stats stats() const;  // thread-safe
+  const sqlite_options& options() const { return options_; }
+
+ private:
+  // One write: `run` does its statements inside a savepoint on the writer's connection (throwing
+  // to fail), `done` learns whether its transaction committed.
+  struct write {
+    std::function<void(sqlite_connection&)> run{};
+    std::function<void(std::optional<store_error>)> done{};
+  };
+
+  explicit sqlite_job_store(sqlite_options options);
+  void enqueue(write w);
+  void writer_loop();
+  void run_transaction(std::deque<write>& batch);
+  template <class F>
+  auto read(F&& f) -> decltype(f(std::declval<sqlite_connection&>()));
+
+  sqlite_options options_;
+  std::unique_ptr<sqlite_connection> writer_db_{};
+  std::unique_ptr<sqlite_connection> reader_db_{};  // null for ":memory:": reads use writer_db_
+  std::mutex writer_db_mutex_{};  // held by the writer for a whole transaction
+  std::mutex reader_db_mutex_{};
+
+  std::mutex queue_mutex_{};
+  std::condition_variable queue_ready_{};
+  std::deque<write> queue_{};  // bounded by options_.queue_max
+  bool stopping_ = false;
+  bool broken_ = false;  // writer thread only: a rollback failed, the connection is unusable
+  std::thread writer_{};
+
+  std::mutex id_mutex_{};
+  job_id id_next_ = 0;  // ids in [id_next_, id_end_) are reserved durably and not handed out
+  job_id id_end_ = 0;
+
+  std::atomic<std::uint64_t> transactions_{0};
+  std::atomic<std::uint64_t> writes_{0};
+  std::atomic<std::uint64_t> writes_failed_{0};
+};
+
+}  // namespace respawn::store

@@ -1,0 +1,73 @@
+// Schema version 1 (docs/store.md explains each table). The event log is append-only: rows of
+// `events` are inserted, never updated or deleted. `jobs` holds each job's current state, the
+// fold of its events, rewritten in the same transaction as every append; its JSON `state` column
+// is the whole jobs::job_state, the other columns are copies kept for indexes.
+#include "store/sqlite_schema.hpp"
+
+#include <string>
+
+namespace respawn::store {
+namespace {
+constexpr const char* schema_v1 = R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('next_job_id', 1);
+
+CREATE TABLE jobs (
+  id              INTEGER PRIMARY KEY,
+  user_name       TEXT NOT NULL,
+  kind            TEXT NOT NULL,
+  priority        INTEGER NOT NULL,
+  idempotency_key TEXT,
+  status          TEXT NOT NULL,
+  attempts        INTEGER NOT NULL,
+  last_sequence   INTEGER NOT NULL,
+  created_at_us   INTEGER NOT NULL,
+  updated_at_us   INTEGER NOT NULL,
+  retry_at_us     INTEGER,
+  state           TEXT NOT NULL
+);
+CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (user_name, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX jobs_by_user ON jobs (user_name, id);
+CREATE INDEX jobs_by_status ON jobs (status, id);
+CREATE INDEX jobs_by_kind ON jobs (kind, id);
+CREATE INDEX jobs_unfinished ON jobs (id) WHERE status IN ('queued', 'running', 'failed');
+
+CREATE TABLE events (
+  job_id   INTEGER NOT NULL,
+  sequence INTEGER NOT NULL,
+  time_us  INTEGER NOT NULL,
+  type     TEXT NOT NULL,
+  payload  TEXT NOT NULL,
+  PRIMARY KEY (job_id, sequence)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 1;
+)sql";
+}  // namespace
+
+std::optional<store_error> prepare_sqlite_schema(sqlite_connection& db) {
+  const int version = std::stoi(db.query_text("PRAGMA user_version"));
+  if (version == sqlite_schema_version) return std::nullopt;
+  if (version > sqlite_schema_version) {
+    return store_error{store_errc::schema_too_new,
+                       "the database has schema version " + std::to_string(version) +
+                           ", newer than this build's " + std::to_string(sqlite_schema_version) +
+                           ": run a newer Respawn"};
+  }
+  // Version 0: a new database. One transaction, so a crash leaves either no schema or all of it.
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.exec(schema_v1);
+    db.exec("COMMIT");
+  } catch (...) {
+    db.exec_unfaulted("ROLLBACK");
+    throw;
+  }
+  return std::nullopt;
+}
+
+}  // namespace respawn::store

@@ -1,0 +1,263 @@
+// The job engine end to end: a real SQLite store in a temporary folder, real worker processes
+// (test-worker-v1), the engine's tree on a threaded runtime. Every accepted job reaches exactly
+// one final state; an attempt is counted even when the job kills its worker; retries back off and
+// a poison job ends dead; cancel works queued and running; idempotency keys; admission bounds;
+// a quiet user is not starved by a flooding one; and a node restart (the runtime destroyed, the
+// store closed and opened again) rebuilds every unfinished job from the log.
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "respawn/engine.hpp"
+#include "respawn/jobs/event.hpp"
+#include "respawn/runtime.hpp"
+#include "store/sqlite_job_store.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using respawn::jobs::job_status;
+
+constexpr auto patience = 60s;
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = patience) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+respawn::jobs::job_request request(std::string user, std::string kind, nlohmann::json args = nlohmann::json::object()) {
+  respawn::jobs::job_request r;
+  r.user = std::move(user);
+  r.kind = std::move(kind);
+  r.args = std::move(args);
+  return r;
+}
+
+class engine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("respawn-engine-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    open_store();
+  }
+  void TearDown() override {
+    stop_node();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void open_store() {
+    respawn::store::sqlite_options o;
+    o.path = (dir_ / "jobs.db").string();
+    auto s = respawn::store::sqlite_job_store::open(o);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store_ = std::shared_ptr<respawn::store::job_store>{std::move(s).value()};
+  }
+
+  respawn::engine::engine_config config() {
+    respawn::engine::engine_config c;
+    c.pool.worker.binary = TEST_WORKER_V1;
+    c.pool.min_workers = 2;
+    c.pool.max_workers = 2;
+    c.pool.max_in_flight = 4;
+    c.retry.attempts_max = 3;
+    c.retry.backoff_initial = 10ms;
+    c.retry.backoff_max = 40ms;
+    c.attempt_timeout = 20s;
+    return c;
+  }
+
+  void start_node(respawn::engine::engine_config c) {
+    respawn::runtime_config rc;
+    rc.scheduler_threads = 2;
+    rc.crash_reports = std::getenv("ENGINE_TEST_CRASH_REPORTS") != nullptr;
+    rt_ = std::make_unique<respawn::runtime>(rc);
+    handle_ = respawn::engine::start_engine(*rt_, std::move(c), store_);
+  }
+  // The node dies: every process ends at once (no clean shutdown), workers included.
+  void stop_node() { rt_.reset(); }
+
+  respawn::engine::submit_reply submit(std::vector<respawn::jobs::job_request> requests) {
+    auto r = rt_->call<respawn::engine::submit_reply>(handle_.dispatcher,
+                                                      respawn::engine::submit_jobs{std::move(requests)}, patience);
+    EXPECT_TRUE(r.ok()) << "the submit call failed: " << (r.ok() ? "" : r.error().message());
+    return r.ok() ? r.value() : respawn::engine::submit_reply{};
+  }
+  respawn::jobs::job_id submit_one(respawn::jobs::job_request req) {
+    auto reply = submit({std::move(req)});
+    EXPECT_TRUE(reply.ok) << reply.error_code << ": " << reply.error;
+    return reply.jobs.empty() ? 0 : reply.jobs[0].id;
+  }
+
+  respawn::jobs::job_state state(respawn::jobs::job_id id) {
+    auto s = store_->get(id);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? s.value() : respawn::jobs::job_state{};
+  }
+  respawn::jobs::job_state await_final(respawn::jobs::job_id id) {
+    respawn::jobs::job_state s;
+    EXPECT_TRUE(eventually([&] {
+      s = state(id);
+      return respawn::jobs::is_final(s.status);
+    })) << "job " << id << " is still " << respawn::jobs::to_string(s.status);
+    return s;
+  }
+  std::vector<respawn::jobs::event_type> event_types(respawn::jobs::job_id id) {
+    std::vector<respawn::jobs::event_type> types;
+    auto events = store_->events(id, 0, 1000);
+    if (events.ok()) {
+      for (auto& e : events.value()) types.push_back(e.type);
+    }
+    return types;
+  }
+
+  fs::path dir_;
+  std::shared_ptr<respawn::store::job_store> store_;
+  std::unique_ptr<respawn::runtime> rt_;
+  respawn::engine::engine_handle handle_{};
+};
+
+using respawn::jobs::event_type;
+
+TEST_F(engine, a_job_runs_once_and_its_log_says_so) {
+  start_node(config());
+  auto id = submit_one(request("ann", "sum", {{"n", 10}}));
+  auto s = await_final(id);
+  EXPECT_EQ(s.status, job_status::succeeded);
+  EXPECT_EQ(s.result, 55);
+  EXPECT_EQ(s.attempts, 1u);
+  EXPECT_EQ(event_types(id), (std::vector{event_type::submitted, event_type::claimed, event_type::succeeded}));
+}
+
+TEST_F(engine, a_throwing_job_is_retried_with_backoff_then_dead) {
+  start_node(config());
+  auto id = submit_one(request("ann", "sum", {{"n", 13}}));
+  auto s = await_final(id);
+  EXPECT_EQ(s.status, job_status::dead);
+  EXPECT_EQ(s.attempts, 3u);
+  EXPECT_NE(s.last_error.find("13 is unlucky"), std::string::npos) << s.last_error;
+  EXPECT_EQ(event_types(id),
+            (std::vector{event_type::submitted, event_type::claimed, event_type::attempt_failed, event_type::claimed,
+                         event_type::attempt_failed, event_type::claimed, event_type::dead}));
+}
+
+TEST_F(engine, a_job_that_kills_its_worker_every_time_uses_up_its_attempts) {
+  start_node(config());
+  auto id = submit_one(request("ann", "crash", {{"signal", "SEGV"}}));
+  auto s = await_final(id);
+  EXPECT_EQ(s.status, job_status::dead);
+  EXPECT_EQ(s.attempts, 3u);
+  EXPECT_NE(s.last_error.find("SIGSEGV"), std::string::npos) << s.last_error;
+  // The node is fine: the next job runs.
+  EXPECT_EQ(await_final(submit_one(request("ann", "sum", {{"n", 3}}))).result, 6);
+}
+
+TEST_F(engine, an_unknown_kind_is_dead_at_once) {
+  start_node(config());
+  auto s = await_final(submit_one(request("ann", "no_such_kind")));
+  EXPECT_EQ(s.status, job_status::dead);
+  EXPECT_EQ(s.attempts, 1u);
+}
+
+TEST_F(engine, idempotency_keys) {
+  start_node(config());
+  auto r = request("ann", "sum", {{"n", 4}});
+  r.idempotency_key = "k1";
+  auto first = submit({r});
+  ASSERT_TRUE(first.ok);
+  auto again = submit({r});
+  ASSERT_TRUE(again.ok);
+  EXPECT_EQ(again.jobs.at(0).id, first.jobs.at(0).id);
+  EXPECT_TRUE(again.jobs.at(0).existing);
+  auto other = r;
+  other.args = {{"n", 5}};
+  auto conflict = submit({other});
+  EXPECT_FALSE(conflict.ok);
+  EXPECT_EQ(conflict.error_code, "idempotency_conflict");
+  EXPECT_EQ(await_final(first.jobs.at(0).id).result, 10);
+}
+
+TEST_F(engine, cancel_a_running_and_a_queued_job) {
+  auto c = config();
+  c.running_max = 1;
+  start_node(c);
+  auto running = submit_one(request("ann", "sleep", {{"ms", 60000}}));
+  auto queued = submit_one(request("ann", "sum", {{"n", 1}}));
+  ASSERT_TRUE(eventually([&] { return state(running).status == job_status::running; }));
+  auto cancel = [&](respawn::jobs::job_id id) {
+    auto r = rt_->call<bool>(handle_.dispatcher, respawn::engine::cancel_job{id}, patience);
+    return r.ok() && r.value();
+  };
+  EXPECT_TRUE(cancel(queued));
+  EXPECT_TRUE(cancel(running));
+  EXPECT_EQ(await_final(queued).status, job_status::cancelled);
+  EXPECT_EQ(await_final(running).status, job_status::cancelled);
+  EXPECT_FALSE(cancel(running)) << "a final job cannot be cancelled";
+}
+
+TEST_F(engine, admission_is_bounded_per_user) {
+  auto c = config();
+  c.running_max = 1;
+  c.queue.held_per_user_max = 3;
+  start_node(c);
+  std::vector<respawn::jobs::job_request> four(4, request("ann", "sleep", {{"ms", 10}}));
+  auto refused = submit(four);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.error_code, "overloaded");
+  auto other_user = submit({request("bob", "sum", {{"n", 2}})});
+  EXPECT_TRUE(other_user.ok) << "another user is not refused";
+}
+
+TEST_F(engine, a_quiet_user_is_not_starved_by_a_flooding_one) {
+  auto c = config();
+  c.running_max = 2;
+  c.queue.running_per_user_max = 2;
+  start_node(c);
+  std::vector<respawn::jobs::job_request> flood(400, request("flood", "sleep", {{"ms", 5}}));
+  auto flooded = submit(flood);
+  ASSERT_TRUE(flooded.ok);
+  auto quiet = submit_one(request("quiet", "sum", {{"n", 1}}));
+  EXPECT_EQ(await_final(quiet).status, job_status::succeeded);
+  std::size_t flood_done = 0;
+  for (auto& j : flooded.jobs) flood_done += respawn::jobs::is_final(state(j.id).status) ? 1 : 0;
+  EXPECT_LT(flood_done, 100u) << "the quiet user's job waited for most of the flood";
+  for (auto& j : flooded.jobs) EXPECT_EQ(await_final(j.id).status, job_status::succeeded);
+}
+
+TEST_F(engine, a_node_restart_rebuilds_every_unfinished_job_from_the_log) {
+  auto c = config();
+  c.running_max = 1;
+  start_node(c);
+  auto interrupted = submit_one(request("ann", "sleep", {{"ms", 400}}));
+  std::vector<respawn::jobs::job_id> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(submit_one(request("ann", "sum", {{"n", i}})));
+  ASSERT_TRUE(eventually([&] { return state(interrupted).status == job_status::running; }));
+  stop_node();  // the node dies mid-attempt
+  store_.reset();
+  open_store();  // a new process opens the same file
+  start_node(c);
+  auto s = await_final(interrupted);
+  EXPECT_EQ(s.status, job_status::succeeded);
+  EXPECT_EQ(s.attempts, 2u) << "the interrupted attempt counts, and the job runs again";
+  for (std::size_t i = 0; i < queued.size(); ++i) {
+    auto q = await_final(queued[i]);
+    EXPECT_EQ(q.status, job_status::succeeded);
+    EXPECT_EQ(q.attempts, 1u);
+    EXPECT_EQ(q.result, static_cast<int>(i * (i + 1) / 2));
+  }
+  auto stats = rt_->call<respawn::engine::engine_stats>(handle_.dispatcher, respawn::engine::engine_stats_request{}, patience);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats.value().recovered, 6u);
+  EXPECT_TRUE(stats.value().ready);
+}
+
+}  // namespace
