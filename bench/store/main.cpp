@@ -4,8 +4,11 @@
 // submitters share fsyncs, so throughput should grow with submitters while one alone is bound by
 // the disk's fsync latency. Prints one JSON line per run.
 //
-//   respawn-store-bench [--scenario submit|append] [--submitters N] [--seconds S]
+//   respawn-store-bench [--scenario submit|append] [--submitters N] [--batch B] [--seconds S]
 //                       [--synchronous full|normal|off] [--dir DIR]
+//
+// A write is one submit (of B jobs) or one append (of B progress events); records_per_s counts
+// jobs or events.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,6 +32,7 @@ using clock_type = std::chrono::steady_clock;
 struct options {
   std::string scenario = "submit";
   int submitters = 1;
+  int batch = 1;
   double seconds = 3.0;
   std::string synchronous = "full";
   std::string dir;
@@ -37,7 +41,7 @@ struct options {
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "respawn-store-bench: %s\nusage: respawn-store-bench [--scenario submit|append] "
-               "[--submitters N] [--seconds S] [--synchronous full|normal|off] [--dir DIR]\n",
+               "[--submitters N] [--batch B] [--seconds S] [--synchronous full|normal|off] [--dir DIR]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -50,6 +54,7 @@ options parse(int argc, char** argv) {
     const std::string value = argv[++i];
     if (flag == "--scenario") o.scenario = value;
     else if (flag == "--submitters") o.submitters = std::stoi(value);
+    else if (flag == "--batch") o.batch = std::stoi(value);
     else if (flag == "--seconds") o.seconds = std::stod(value);
     else if (flag == "--synchronous") o.synchronous = value;
     else if (flag == "--dir") o.dir = value;
@@ -57,6 +62,7 @@ options parse(int argc, char** argv) {
   }
   if (o.scenario != "submit" && o.scenario != "append") usage("--scenario must be submit or append");
   if (o.submitters < 1 || o.submitters > 1024) usage("--submitters must be 1..1024");
+  if (o.batch < 1 || o.batch > 10'000) usage("--batch must be 1..10000");
   return o;
 }
 
@@ -120,13 +126,23 @@ int main(int argc, char** argv) {
         const auto t1 = clock_type::now();
         bool ok = false;
         if (o.scenario == "submit") {
-          auto id = s.allocate_id();
-          ok = id.ok() && s.submit({{.id = id.value(), .request = {.user = user, .kind = "noop"},
-                                     .time = now()}}).ok();
+          std::vector<store::submission> jobs_batch;
+          for (int b = 0; b < o.batch; ++b) {
+            auto id = s.allocate_id();
+            if (!id.ok()) break;
+            jobs_batch.push_back({.id = id.value(), .request = {.user = user, .kind = "noop"},
+                                  .time = now()});
+          }
+          ok = jobs_batch.size() == static_cast<std::size_t>(o.batch) &&
+               s.submit(std::move(jobs_batch)).ok();
         } else {
           const jobs::job_id id = own[static_cast<std::size_t>(t)];
-          const std::uint64_t next = sequence++;
-          ok = s.append({jobs::make_progress(id, next, now(), next)}).ok();
+          std::vector<jobs::event> events;
+          for (int b = 0; b < o.batch; ++b) {
+            const std::uint64_t next = sequence++;
+            events.push_back(jobs::make_progress(id, next, now(), next));
+          }
+          ok = s.append(std::move(events)).ok();
         }
         if (!ok) ++failures;
         lat.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t1).count());
@@ -153,10 +169,12 @@ int main(int argc, char** argv) {
       {"backend", "sqlite"},
       {"synchronous", o.synchronous},
       {"submitters", o.submitters},
+      {"batch", o.batch},
       {"writes", all.size()},
       {"failures", failures.load()},
       {"seconds", elapsed},
       {"writes_per_s", static_cast<double>(all.size()) / elapsed},
+      {"records_per_s", static_cast<double>(all.size()) * o.batch / elapsed},
       {"transactions", transactions},
       {"writes_per_transaction",
        transactions == 0 ? 0.0 : static_cast<double>(writes) / static_cast<double>(transactions)},

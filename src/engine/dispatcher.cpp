@@ -123,11 +123,13 @@ class dispatcher final : public process {
   }
 
   enum class place : std::uint8_t { none, queued, running };
+  enum class cancel_kind : std::uint8_t { none, queued, live };
   struct live_job {
     jobs::queued_job entry;
     respawn::pid process{};
     place where = place::none;
     bool run_sent = false;
+    cancel_kind cancel = cancel_kind::none;  // asked before its process said hello
   };
 
   void start_job(const jobs::job_state& state, bool fresh) {
@@ -226,6 +228,15 @@ class dispatcher final : public process {
     if (it == live_.end()) return;  // finished meanwhile
     auto& j = it->second;
     j.process = r.process;
+    if (j.cancel != cancel_kind::none) {
+      auto kind = j.cancel;
+      j.cancel = cancel_kind::none;
+      if (kind == cancel_kind::queued || (r.status == jobs::job_status::queued && j.where != place::running)) {
+        send(j.process, cancel_queued{});  // never queued again: it logs `cancelled` and stops
+        return;
+      }
+      send(j.process, cancel_live{});
+    }
     if (j.where == place::running) {
       // We popped it before its process said hello (or it restarted and lost our order).
       if (!j.run_sent || r.status == jobs::job_status::queued) {
@@ -241,12 +252,19 @@ class dispatcher final : public process {
 
   bool on_cancel(jobs::job_id id) {
     auto it = live_.find(id);
-    if (it == live_.end() || !it->second.process) return false;
-    if (it->second.where == place::queued && queue_.remove(id)) {
-      it->second.where = place::none;
-      send(it->second.process, cancel_queued{});
+    if (it == live_.end()) return false;
+    auto& j = it->second;
+    bool was_queued = j.where == place::queued && queue_.remove(id);
+    if (was_queued) j.where = place::none;
+    if (!j.process) {
+      // Its process has not said hello yet: cancel it as soon as it does.
+      j.cancel = was_queued ? cancel_kind::queued : cancel_kind::live;
+      return true;
+    }
+    if (was_queued) {
+      send(j.process, cancel_queued{});
     } else {
-      send(it->second.process, cancel_live{});
+      send(j.process, cancel_live{});
     }
     return true;
   }

@@ -119,6 +119,12 @@ void sqlite_connection::exec(const std::string& sql) {
   }
 }
 
+void sqlite_connection::run(const std::string& sql) {
+  auto s = prepare(sql);
+  while (s->step()) {
+  }
+}
+
 bool sqlite_connection::exec_unfaulted(const std::string& sql) noexcept {
   return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
 }

@@ -88,6 +88,9 @@ class sqlite_connection {
   statement_use prepare(const std::string& sql);
   // Runs SQL (one or more statements), counted by the fault hook.
   void exec(const std::string& sql);
+  // Runs one statement that returns no rows through its kept prepared statement: for the
+  // writer's BEGIN / SAVEPOINT / RELEASE / COMMIT, run for every write, so not parsed each time.
+  void run(const std::string& sql);
   // Runs SQL without the fault hook: for ROLLBACK, which must be able to undo an injected fault.
   // False if it failed (the connection's state is then unknown).
   bool exec_unfaulted(const std::string& sql) noexcept;

@@ -223,7 +223,7 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
                            "the store stopped writing after a failed rollback: reopen it"});
     } else {
       try {
-        db.exec("BEGIN IMMEDIATE");
+        db.run("BEGIN IMMEDIATE");
         began = true;
       } catch (const sqlite_failure& failure) {
         fail_all(io_error(failure));
@@ -232,14 +232,14 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
     }
     for (std::size_t i = 0; began && i < batch.size() && !broken_; ++i) {
       try {
-        db.exec("SAVEPOINT w");
+        db.run("SAVEPOINT w");
       } catch (const sqlite_failure& failure) {
         outcomes[i] = io_error(failure);
         continue;
       }
       try {
         batch[i].run(db);
-        db.exec("RELEASE w");
+        db.run("RELEASE w");
         continue;
       } catch (const write_failure& failure) {
         outcomes[i] = failure.error;
@@ -253,7 +253,7 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
     if (began) {
       try {
         if (broken_) throw sqlite_failure(SQLITE_ERROR, "a rollback failed");
-        db.exec("COMMIT");
+        db.run("COMMIT");
       } catch (const sqlite_failure& failure) {
         // Nothing of this transaction is durable: every write in it fails.
         for (auto& outcome : outcomes) {
