@@ -20,6 +20,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "respawn/process.hpp"
@@ -134,6 +135,7 @@ class supervisor : public process {
   bool start(child& c);
   void remove(child& c);
   std::vector<std::unique_ptr<child>>& children() noexcept { return children_; }
+  std::size_t running_children() const noexcept { return by_pid_.size(); }
   supervisor_flags flags_;
 
  private:
@@ -148,9 +150,12 @@ class supervisor : public process {
   void report_crash(const child& c, const exit_reason& reason);
   child* find(pid p);
   child* find(const std::string& id);
+  void set_pid(child& c, pid p);  // every change of a child's pid goes through here (the index)
   std::chrono::milliseconds backoff_delay(child& c);
 
   std::vector<std::unique_ptr<child>> children_;  // in start order
+  std::unordered_map<respawn::pid, child*> by_pid_;  // running children
+  std::unordered_map<std::string, child*> by_id_;
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // within the period; <= intensity+1
   std::deque<std::unique_ptr<op>> ops_;  // stops and starts, in order; the first may be running
   child* stopping_ = nullptr;            // the child whose shutdown the first op waits for

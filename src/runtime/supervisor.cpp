@@ -102,6 +102,7 @@ supervisor::child& supervisor::add_child(child_spec spec) {
   }
   auto c = std::make_unique<child>();
   c->spec = std::move(spec);
+  by_id_[c->spec.id] = c.get();
   children_.push_back(std::move(c));
   return *children_.back();
 }
@@ -130,31 +131,37 @@ bool supervisor::start(child& c) {
     options.mailbox_bound = c.spec.mailbox_bound;
     options.handler_budget = c.spec.handler_budget;
     options.dedicated_thread = c.spec.dedicated_thread;
-    c.pid = spawn_owned(std::move(proc), options).pid;
+    set_pid(c, spawn_owned(std::move(proc), options).pid);
     c.started_at = system().now();
     return true;
   } catch (const std::exception& e) {
-    c.pid = {};
+    set_pid(c, {});
     c.last_exit = exit_reason::error("start failed", e.what());
     return false;
   }
 }
 
+// Indexed by pid and by id: a dynamic supervisor may hold tens of thousands of children (one per
+// live job), and every exit and every start_child looks one up.
 supervisor::child* supervisor::find(respawn::pid p) {
-  for (auto& c : children_) {
-    if (c->pid == p) return c.get();
-  }
-  return nullptr;
+  auto it = by_pid_.find(p);
+  return it == by_pid_.end() ? nullptr : it->second;
 }
 
 supervisor::child* supervisor::find(const std::string& id) {
-  for (auto& c : children_) {
-    if (c->spec.id == id) return c.get();
-  }
-  return nullptr;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
+void supervisor::set_pid(child& c, respawn::pid p) {
+  if (c.pid) by_pid_.erase(c.pid);
+  c.pid = p;
+  if (p) by_pid_[p] = &c;
 }
 
 void supervisor::remove(child& c) {
+  set_pid(c, {});
+  by_id_.erase(c.spec.id);
   auto it = std::find_if(children_.begin(), children_.end(), [&](auto& p) { return p.get() == &c; });
   if (it != children_.end()) children_.erase(it);
 }
@@ -238,7 +245,7 @@ void supervisor::on_child_exit(child& c, exit_reason reason, snapshot state) {
   c.last_exit = reason;
   if (state) c.last_snapshot = std::move(state);
   if (reason.is_abnormal() && system().config().crash_reports) report_crash(c, reason);
-  c.pid = {};
+  set_pid(c, {});
   ++c.epoch;
   if (giving_up_) return;
   const bool restart = c.spec.restart == restart_type::permanent ||
@@ -353,7 +360,7 @@ void supervisor::begin_stop(child& c) {
 void supervisor::finish_stop(child& c) {
   if (c.stop_timer) cancel_timer(c.stop_timer);
   c.stop_timer = {};
-  c.pid = {};
+  set_pid(c, {});
   stopping_ = nullptr;
   if (c.reply_ref != 0) {
     reply_to(c.reply_pid, c.reply_ref, true);
@@ -412,9 +419,7 @@ void dynamic_supervisor::handle(message& m) {
     supervisor::handle(m);
     return;
   }
-  std::size_t running = 0;
-  for (auto& c : children()) running += c->pid ? 1 : 0;
-  if (spec_.max_children != 0 && running >= spec_.max_children) {
+  if (spec_.max_children != 0 && running_children() >= spec_.max_children) {
     reply(m, respawn::pid{});
     return;
   }

@@ -119,6 +119,22 @@ bool limit_ok(std::size_t limit) { return limit >= 1 && limit <= 10'000; }
 
 }  // namespace
 
+struct sqlite_job_store::write_scope {
+  const state_map& transaction;  // states written by the earlier writes of the open transaction
+  const state_map& committed;    // the writer's cache of committed states
+  state_map own{};               // states this write has written so far
+
+  jobs::job_state* find_own(job_id id) {
+    auto it = own.find(id);
+    return it == own.end() ? nullptr : &it->second;
+  }
+  const jobs::job_state* find_earlier(job_id id) const {
+    if (auto it = transaction.find(id); it != transaction.end()) return &it->second;
+    if (auto it = committed.find(id); it != committed.end()) return &it->second;
+    return nullptr;
+  }
+};
+
 store_result<std::unique_ptr<sqlite_job_store>> sqlite_job_store::open(sqlite_options options) {
   if (options.path.empty()) {
     return store_error{store_errc::bad_configuration,
@@ -203,6 +219,8 @@ void sqlite_job_store::writer_loop() {
 
 void sqlite_job_store::run_transaction(std::deque<write>& batch) {
   std::vector<std::optional<store_error>> outcomes(batch.size());
+  state_map transaction_states;
+  bool commit_succeeded = false;
   {
     std::lock_guard db_lock(writer_db_mutex_);
     sqlite_connection& db = *writer_db_;
@@ -238,8 +256,10 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
         continue;
       }
       try {
-        batch[i].run(db);
+        write_scope scope{.transaction = transaction_states, .committed = state_cache_};
+        batch[i].run(db, scope);
         db.run("RELEASE w");
+        for (auto& [id, state] : scope.own) transaction_states.insert_or_assign(id, std::move(state));
         continue;
       } catch (const write_failure& failure) {
         outcomes[i] = failure.error;
@@ -254,6 +274,7 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
       try {
         if (broken_) throw sqlite_failure(SQLITE_ERROR, "a rollback failed");
         db.run("COMMIT");
+        commit_succeeded = true;
       } catch (const sqlite_failure& failure) {
         // Nothing of this transaction is durable: every write in it fails.
         for (auto& outcome : outcomes) {
@@ -264,6 +285,17 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
       }
       transactions_.fetch_add(1, std::memory_order_relaxed);
     }
+  }
+  // Only committed states enter the cache; a final job takes no more events, so it leaves it.
+  if (commit_succeeded && options_.state_cache_max > 0) {
+    for (auto& [id, state] : transaction_states) {
+      if (jobs::is_final(state.status)) {
+        state_cache_.erase(id);
+      } else {
+        state_cache_.insert_or_assign(id, std::move(state));
+      }
+    }
+    if (state_cache_.size() > options_.state_cache_max) state_cache_.clear();
   }
   writes_.fetch_add(batch.size(), std::memory_order_relaxed);
   for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -283,7 +315,7 @@ store_result<job_id> sqlite_job_store::allocate_id() {
     auto future = promise.get_future();
     enqueue(write{
         .run =
-            [first, block](sqlite_connection& db) {
+            [first, block](sqlite_connection& db, write_scope&) {
               {
                 auto s = db.prepare("SELECT value FROM meta WHERE key = 'next_job_id'");
                 if (!s->step()) {
@@ -310,7 +342,8 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
     return;
   }
   auto outcomes = std::make_shared<std::vector<submit_outcome>>();
-  auto run = [outcomes, submissions = std::move(batch)](sqlite_connection& db) {
+  auto run = [outcomes, submissions = std::move(batch)](sqlite_connection& db,
+                                                        write_scope& scope) {
     outcomes->clear();
     for (const submission& s : submissions) {
       if (s.id == 0) throw write_failure{{store_errc::invalid_request, "job id 0: allocate ids first"}};
@@ -341,6 +374,7 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
       }
       insert_event(db, submitted);
       insert_job(db, state);
+      scope.own.insert_or_assign(s.id, std::move(state));
       outcomes->push_back(submit_outcome{.id = s.id, .existing = false});
     }
   };
@@ -359,26 +393,30 @@ void sqlite_job_store::append_async(std::vector<jobs::event> events, append_call
     done(store_error{store_errc::invalid_request, "append of no events"});
     return;
   }
-  auto run = [appended = std::move(events)](sqlite_connection& db) {
-    std::unordered_map<job_id, jobs::job_state> touched;
-    std::vector<job_id> order;
+  auto run = [appended = std::move(events)](sqlite_connection& db, write_scope& scope) {
+    std::vector<job_id> order;  // jobs whose rows this write rewrites, once each
     for (const jobs::event& e : appended) {
-      auto it = touched.find(e.job);
-      if (it == touched.end()) {
-        auto state = load_state(db, e.job);
-        if (!state) {
+      jobs::job_state* state = scope.find_own(e.job);
+      if (state == nullptr) {
+        std::optional<jobs::job_state> base;
+        if (const jobs::job_state* earlier = scope.find_earlier(e.job)) {
+          base = *earlier;
+        } else {
+          base = load_state(db, e.job);
+        }
+        if (!base) {
           throw write_failure{{store_errc::not_found,
                                "append to job " + std::to_string(e.job) + ", which does not exist"}};
         }
-        it = touched.emplace(e.job, std::move(*state)).first;
+        state = &scope.own.emplace(e.job, std::move(*base)).first->second;
         order.push_back(e.job);
       }
-      if (auto error = jobs::apply(it->second, e)) {
+      if (auto error = jobs::apply(*state, e)) {
         throw write_failure{{store_errc::invalid_transition, error->message}};
       }
       insert_event(db, e);
     }
-    for (job_id id : order) update_job(db, touched.at(id));
+    for (job_id id : order) update_job(db, *scope.find_own(id));
   };
   enqueue(write{.run = std::move(run),
                 .done = [callback = std::move(done)](std::optional<store_error> error) {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include "store/countdown_fault.hpp"
 #include "store/job_store.hpp"
@@ -38,6 +39,9 @@ struct sqlite_options {
   std::uint32_t id_block_size = 1'024;  // ids reserved per durable reservation
   std::size_t queue_max = 65'536;       // writes waiting for the writer; past it: overloaded
   std::size_t batch_max = 4'096;        // writes per transaction at most
+  // Committed states of unfinished jobs the writer keeps, so that an append needs neither a read
+  // nor a JSON parse of the row; past this many the writer forgets them all and reads again.
+  std::size_t state_cache_max = 100'000;
   std::shared_ptr<countdown_fault> fault{};  // tests: fail the Nth statement or commit
 };
 
@@ -69,10 +73,15 @@ class sqlite_job_store final : public job_store {
   const sqlite_options& options() const { return options_; }
 
  private:
+  using state_map = std::unordered_map<job_id, jobs::job_state>;
+  // What a write sees of job states, newest first: its own, those of the writes before it in the
+  // open transaction, the committed ones the writer keeps (sqlite_job_store.cpp).
+  struct write_scope;
+
   // One write: `run` does its statements inside a savepoint on the writer's connection (throwing
   // to fail), `done` learns whether its transaction committed.
   struct write {
-    std::function<void(sqlite_connection&)> run{};
+    std::function<void(sqlite_connection&, write_scope&)> run{};
     std::function<void(std::optional<store_error>)> done{};
   };
 
@@ -94,6 +103,9 @@ class sqlite_job_store final : public job_store {
   std::deque<write> queue_{};  // bounded by options_.queue_max
   bool stopping_ = false;
   bool broken_ = false;  // writer thread only: a rollback failed, the connection is unusable
+  // Writer thread only: committed states of unfinished jobs, equal to their rows, because only
+  // the writer writes and it updates this only after a commit succeeded.
+  state_map state_cache_;
   std::thread writer_{};
 
   std::mutex id_mutex_{};

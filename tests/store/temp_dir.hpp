@@ -7,13 +7,28 @@
 #include <stdexcept>
 #include <string>
 
+#include <unistd.h>
+
 namespace respawn::store::testing {
+
+// A directory in memory (/dev/shm) where there is one, else the usual temporary directory: for
+// tests that create hundreds of database files and test logic, not the disk.
+inline std::string memory_backed_base() {
+  std::error_code ignored;
+  return std::filesystem::is_directory("/dev/shm", ignored) && access("/dev/shm", W_OK) == 0
+             ? "/dev/shm"
+             : "";
+}
 
 class temp_dir {
  public:
-  temp_dir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/respawn-store-XXXXXX";
+  // Under `base` if given, else $TMPDIR, else /tmp.
+  explicit temp_dir(std::string base = {}) {
+    if (base.empty()) {
+      const char* tmpdir = std::getenv("TMPDIR");
+      base = tmpdir != nullptr ? tmpdir : "/tmp";
+    }
+    std::string pattern = base + "/respawn-store-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
   }
