@@ -32,6 +32,7 @@ jobs::job_time now() {
 struct job_start_arg {
   job_start start;
   bool fresh = true;
+  bool run_on_start = false;  // first start only
   std::atomic<bool> started{false};
 };
 
@@ -132,13 +133,19 @@ class dispatcher final : public process {
     cancel_kind cancel = cancel_kind::none;  // asked before its process said hello
   };
 
-  void start_job(const jobs::job_state& state, bool fresh) {
+  live_job& track(const jobs::job_state& state) {
     live_job j;
     j.entry = jobs::queued_job{state.id, state.request.user, state.request.priority};
-    live_.emplace(state.id, j);
+    return live_.emplace(state.id, j).first->second;
+  }
+
+  // `run`: the job was dispatched before its process exists; the process claims it as it starts
+  // (saving the job_ready -> run_attempt round trip on the submit-to-start path).
+  void start_job(const jobs::job_state& state, bool fresh, bool run) {
     auto start = std::make_shared<job_start_arg>();
     start->start = job_start{state, store_, self(), pool_, config_.retry, config_.attempt_timeout};
     start->fresh = fresh;
+    start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }
 
@@ -211,16 +218,28 @@ class dispatcher final : public process {
       return;
     }
     auto& outcomes = d.result.value();
+    std::vector<jobs::job_state> fresh;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       out.jobs.push_back(submitted_job{outcomes[i].id, outcomes[i].existing});
       if (outcomes[i].existing) continue;
       jobs::job_state state;
       auto e = jobs::make_submitted(outcomes[i].id, now(), d.requests[i]);
       if (auto error = jobs::apply(state, e)) continue;  // cannot happen: the store applied it
-      start_job(state, true);
+      live_job& j = track(state);
+      queue_.restore(j.entry);  // durable and admitted already: never refused now
+      j.where = place::queued;
+      fresh.push_back(std::move(state));
     }
     out.ok = true;
     reply_to(d.caller, d.call_ref, std::move(out));
+    // Dispatch first, so that the jobs that run at once are told so as they start.
+    dispatch();
+    for (auto& state : fresh) {
+      auto& j = live_.at(state.id);
+      bool run = j.where == place::running && !j.run_sent;
+      if (run) j.run_sent = true;
+      start_job(state, true, run);
+    }
   }
 
   void on_ready(const job_ready& r) {
@@ -292,7 +311,8 @@ class dispatcher final : public process {
     if (!page.ok()) throw std::runtime_error{"engine recovery: " + page.error().message};
     for (auto& state : page.value().jobs) {
       if (live_.count(state.id) != 0) continue;
-      start_job(state, true);
+      track(state);
+      start_job(state, true, false);
       ++recovered_;
     }
     if (page.value().next_after_id) {
@@ -330,7 +350,7 @@ supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<sto
     // The first start gets the state as submitted or recovered; a restart (the same argument
     // again) reads the job back from the store.
     bool fresh = start->fresh && !start->started.exchange(true);
-    return std::make_unique<job_process>(start->start, fresh);
+    return std::make_unique<job_process>(start->start, fresh, fresh && start->run_on_start);
   };
 
   child_spec jobs_child;

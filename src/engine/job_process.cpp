@@ -31,11 +31,13 @@ void job_process::init() {
     if (!r.ok()) throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": " + r.error().message};
     s_.state = std::move(r).value();
   }
+  if (run_ && s_.state.status == jobs::job_status::queued) start_attempt();  // logs `claimed`
   send(s_.dispatcher, job_ready{s_.state.id, self(), s_.state.status});
   switch (s_.state.status) {
     case jobs::job_status::queued:
       break;  // the dispatcher queues it
     case jobs::job_status::running:
+      if (run_) break;  // the attempt just claimed above
       // Claimed, but no outcome was logged: the attempt died with the node (or this process).
       fail_attempt("the attempt was interrupted: the node or the job's process restarted", true);
       break;

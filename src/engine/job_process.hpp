@@ -25,7 +25,9 @@ namespace respawn::engine::detail {
 
 class job_process final : public process {
  public:
-  job_process(job_start start, bool fresh) : s_{std::move(start)}, fresh_{fresh} {}
+  // fresh: `start` holds the job's state as just submitted or recovered (else read the store);
+  // run: the dispatcher already dispatched it: claim it at once.
+  job_process(job_start start, bool fresh, bool run) : s_{std::move(start)}, fresh_{fresh}, run_{run} {}
 
   void init() override;
   void handle(message& m) override;
@@ -41,6 +43,7 @@ class job_process final : public process {
 
   job_start s_;
   bool fresh_;
+  bool run_;
   bool attempt_in_worker_ = false;  // the task was sent to the pool and has no outcome yet
   timer_ref retry_timer_{};
   std::uint64_t next_tag_ = 1;
