@@ -126,11 +126,10 @@ struct node {
   }
 };
 
-respawn::jobs::job_request noop_request(std::int64_t i) {
+respawn::jobs::job_request noop_request() {
   respawn::jobs::job_request r;
   r.user = "bench";
   r.kind = "noop";
-  (void)i;
   return r;
 }
 
@@ -145,7 +144,7 @@ int run_noop(const jobs_options& o) {
     for (std::int64_t done = 0; done < o.n;) {
       std::int64_t k = std::min<std::int64_t>(1000, o.n - done);
       respawn::engine::submit_jobs batch;
-      for (std::int64_t i = 0; i < k; ++i) batch.requests.push_back(noop_request(done + i));
+      for (std::int64_t i = 0; i < k; ++i) batch.requests.push_back(noop_request());
       auto r = nd.rt->call<respawn::engine::submit_reply>(nd.engine.dispatcher, std::move(batch), driver_timeout);
       if (!r.ok() || !r.value().ok) {
         std::fprintf(stderr, "jobs: a submission failed: %s\n", r.ok() ? r.value().error.c_str() : "call failed");
@@ -160,7 +159,7 @@ int run_noop(const jobs_options& o) {
       threads.emplace_back([&, p] {
         for (std::int64_t i = p; i < o.n; i += producers) {
           auto r = nd.rt->call<respawn::engine::submit_reply>(
-              nd.engine.dispatcher, respawn::engine::submit_jobs{{noop_request(i)}}, driver_timeout);
+              nd.engine.dispatcher, respawn::engine::submit_jobs{{noop_request()}}, driver_timeout);
           if (!r.ok() || !r.value().ok) failed = true;
         }
       });
@@ -213,7 +212,7 @@ int run_latency(const jobs_options& o) {
   for (std::int64_t i = 0; i < o.n; ++i) {
     auto t0 = clk::now();
     auto r = nd.rt->call<respawn::engine::submit_reply>(nd.engine.dispatcher,
-                                                        respawn::engine::submit_jobs{{noop_request(i)}}, driver_timeout);
+                                                        respawn::engine::submit_jobs{{noop_request()}}, driver_timeout);
     if (!r.ok() || !r.value().ok || r.value().jobs.empty()) {
       std::fprintf(stderr, "jobs: a submission failed\n");
       return 1;

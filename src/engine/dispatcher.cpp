@@ -30,9 +30,8 @@ jobs::job_time now() {
 
 // start_child's argument for a job process: shared by its first start and any restart.
 struct job_start_arg {
-  job_start start;
-  bool fresh = true;
-  bool run_on_start = false;  // first start only
+  job_start start;              // the state as submitted or recovered
+  bool run_on_start = false;    // first start only
   std::atomic<bool> started{false};
 };
 
@@ -141,10 +140,9 @@ class dispatcher final : public process {
 
   // `run`: the job was dispatched before its process exists; the process claims it as it starts
   // (saving the job_ready -> run_attempt round trip on the submit-to-start path).
-  void start_job(const jobs::job_state& state, bool fresh, bool run) {
+  void start_job(const jobs::job_state& state, bool run) {
     auto start = std::make_shared<job_start_arg>();
     start->start = job_start{state, store_, self(), pool_, config_.retry, config_.attempt_timeout};
-    start->fresh = fresh;
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }
@@ -168,7 +166,9 @@ class dispatcher final : public process {
     std::unordered_map<std::string, std::size_t> per_user;
     for (auto& r : s.requests) ++per_user[r.user];
     for (auto& [user, n] : per_user) {
-      std::size_t mine = queue_.queued(user) + queue_.running(user) + pending_by_user_[user];
+      auto pending = pending_by_user_.find(user);
+      std::size_t mine = queue_.queued(user) + queue_.running(user) +
+                         (pending == pending_by_user_.end() ? 0 : pending->second);
       if (mine + n > config_.queue.held_per_user_max) {
         refuse.error_code = "overloaded";
         refuse.error = "user " + user + " has " + std::to_string(mine) + " jobs waiting (at most " +
@@ -207,8 +207,8 @@ class dispatcher final : public process {
   void on_submit_done(submit_done& d) {
     pending_ -= std::min(pending_, d.requests.size());
     for (auto& r : d.requests) {
-      auto& n = pending_by_user_[r.user];
-      n -= std::min<std::size_t>(n, 1);
+      auto it = pending_by_user_.find(r.user);
+      if (it != pending_by_user_.end() && --it->second == 0) pending_by_user_.erase(it);
     }
     submit_reply out;
     if (!d.result.ok()) {
@@ -238,7 +238,7 @@ class dispatcher final : public process {
       auto& j = live_.at(state.id);
       bool run = j.where == place::running && !j.run_sent;
       if (run) j.run_sent = true;
-      start_job(state, true, run);
+      start_job(state, run);
     }
   }
 
@@ -312,7 +312,7 @@ class dispatcher final : public process {
     for (auto& state : page.value().jobs) {
       if (live_.count(state.id) != 0) continue;
       track(state);
-      start_job(state, true, false);
+      start_job(state, false);
       ++recovered_;
     }
     if (page.value().next_after_id) {
@@ -349,7 +349,7 @@ supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<sto
     auto& start = std::any_cast<const std::shared_ptr<job_start_arg>&>(argument);
     // The first start gets the state as submitted or recovered; a restart (the same argument
     // again) reads the job back from the store.
-    bool fresh = start->fresh && !start->started.exchange(true);
+    bool fresh = !start->started.exchange(true);
     return std::make_unique<job_process>(start->start, fresh, fresh && start->run_on_start);
   };
 

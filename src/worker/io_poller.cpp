@@ -43,7 +43,7 @@ int try_reap(int pidfd, bool block) {
 
 }  // namespace
 
-struct poller_core::command {
+struct io_poller::command {
   spawn_request request;
   respawn::pid owner;
   // The port, or why there is none. Not an exception_ptr: an exception object released on
@@ -93,20 +93,12 @@ void port::close_socket() {
 
 // --- io_poller ---
 
-io_poller::io_poller(runtime& rt) : core_{std::make_shared<poller_core>(rt)} {
-  thread_ = std::thread{[core = core_] { core->run(); }};
-}
-
-io_poller::~io_poller() {
-  core_->request_stop();
-  thread_.join();
-}
 
 io_poller& poller_of(runtime& rt) {
   return rt.extension<io_poller>([&rt] { return std::make_shared<io_poller>(rt); });
 }
 
-poller_core::poller_core(runtime& rt) : rt_{rt} {
+io_poller::io_poller(runtime& rt) : rt_{rt} {
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (epoll_ < 0) throw std::system_error{errno, std::generic_category(), "epoll_create1"};
   event_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -119,27 +111,26 @@ poller_core::poller_core(runtime& rt) : rt_{rt} {
   ev.events = EPOLLIN;
   ev.data.u64 = 0;
   ::epoll_ctl(epoll_, EPOLL_CTL_ADD, event_, &ev);
+  thread_ = std::thread{[this] { run(); }};
 }
 
-poller_core::~poller_core() {
-  ::close(event_);
-  ::close(epoll_);
-}
-
-void poller_core::request_stop() {
+io_poller::~io_poller() {
   {
     std::lock_guard lock{mutex_};
     stopping_ = true;
   }
   wake();
+  thread_.join();
+  ::close(event_);
+  ::close(epoll_);
 }
 
-void poller_core::wake() {
+void io_poller::wake() {
   std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(event_, &one, sizeof one);
 }
 
-std::shared_ptr<port> poller_core::spawn(const spawn_request& request, respawn::pid owner) {
+std::shared_ptr<port> io_poller::spawn(const spawn_request& request, respawn::pid owner) {
   command c{request, owner, {}};
   auto result = c.result.get_future();
   {
@@ -153,7 +144,7 @@ std::shared_ptr<port> poller_core::spawn(const spawn_request& request, respawn::
   return p;
 }
 
-void poller_core::execute(command& c) {
+void io_poller::execute(command& c) {
   try {
     spawned_process s = spawn_process(c.request.binary, c.request.args);
     auto p = std::make_shared<port>();
@@ -180,7 +171,7 @@ void poller_core::execute(command& c) {
   }
 }
 
-void poller_core::release(const std::shared_ptr<port>& p) {
+void io_poller::release(const std::shared_ptr<port>& p) {
   p->close_socket();
   bool reaped = false;
   {
@@ -199,12 +190,7 @@ void poller_core::release(const std::shared_ptr<port>& p) {
   // Otherwise the pidfd fires once the kill lands, and on_pidfd reaps and forgets the port.
 }
 
-std::size_t poller_core::live_ports() const {
-  std::lock_guard lock{mutex_};
-  return ports_.size();
-}
-
-void poller_core::arm_output(port& p) {
+void io_poller::arm_output(port& p) {
   if (p.want_out_ || p.sock_ < 0) return;
   p.want_out_ = true;
   epoll_event ev{};
@@ -214,7 +200,7 @@ void poller_core::arm_output(port& p) {
   ::epoll_ctl(epoll_, EPOLL_CTL_MOD, p.sock_, &ev);
 }
 
-void poller_core::on_socket(port& p, std::uint32_t events) {
+void io_poller::on_socket(port& p, std::uint32_t events) {
   std::vector<wire::frame> frames;
   bool closed = false;
   std::string malformed;
@@ -281,7 +267,7 @@ void poller_core::on_socket(port& p, std::uint32_t events) {
   }
 }
 
-void poller_core::on_pidfd(port& p) {
+void io_poller::on_pidfd(port& p) {
   respawn::pid owner;
   int status = 0;
   {
@@ -306,7 +292,7 @@ void poller_core::on_pidfd(port& p) {
   }
 }
 
-void poller_core::run() {
+void io_poller::run() {
   epoll_event events[64];
   for (;;) {
     int n = ::epoll_wait(epoll_, events, 64, -1);

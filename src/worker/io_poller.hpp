@@ -54,7 +54,7 @@ struct spawn_request {
   std::vector<std::string> args;  // after argv[0]; --fd 3 --parent PID are appended
 };
 
-class poller_core;
+class io_poller;
 
 class port {
  public:
@@ -67,7 +67,7 @@ class port {
   pid_t os_pid() const noexcept { return os_pid_; }
 
  private:
-  friend class poller_core;
+  friend class io_poller;
   std::mutex mutex_;
   int sock_ = -1;
   int pidfd_ = -1;
@@ -78,28 +78,28 @@ class port {
   std::string out_;
   wire::decoder decoder_;
   respawn::pid owner_{};
-  poller_core* poller_ = nullptr;
+  io_poller* poller_ = nullptr;
   std::uint64_t key_ = 0;
 };
 
-// The poller's state, shared by the handle and the thread: the thread holds it too, so the last
-// handle may be dropped on the poller's own thread (a process destroyed by the thread's last
-// unpin) without anything being freed under the thread's feet.
-class poller_core {
+class io_poller {
  public:
-  explicit poller_core(runtime& rt);
-  ~poller_core();
-  poller_core(const poller_core&) = delete;
-  poller_core& operator=(const poller_core&) = delete;
+  explicit io_poller(runtime& rt);
+  // Stops the thread: it kills and reaps every worker still running, then ends; joined.
+  ~io_poller();
+  io_poller(const io_poller&) = delete;
+  io_poller& operator=(const io_poller&) = delete;
 
+  // Starts a worker (on the poller's thread) whose events go to `owner`. Throws
+  // std::runtime_error (saying why) if the binary cannot be started.
   std::shared_ptr<port> spawn(const spawn_request& request, respawn::pid owner);
+  // The owner is done with the port: the socket is closed, the worker (if still running) is
+  // killed, and the poller reaps it.
   void release(const std::shared_ptr<port>& p);
-  std::size_t live_ports() const;
-  void run();
-  void request_stop();
 
  private:
   friend class port;
+  void run();
   void wake();
   void on_socket(port& p, std::uint32_t events);
   void on_pidfd(port& p);
@@ -115,29 +115,7 @@ class poller_core {
   std::unordered_map<std::uint64_t, std::shared_ptr<port>> ports_;
   std::uint64_t next_key_ = 1;
   bool stopping_ = false;
-};
-
-class io_poller {
- public:
-  explicit io_poller(runtime& rt);
-  // Stops the thread: it kills and reaps every worker still running, then ends; joined.
-  ~io_poller();
-  io_poller(const io_poller&) = delete;
-  io_poller& operator=(const io_poller&) = delete;
-
-  // Starts a worker (on the poller's thread) whose events go to `owner`. Throws
-  // std::runtime_error (saying why) if the binary cannot be started.
-  std::shared_ptr<port> spawn(const spawn_request& request, respawn::pid owner) {
-    return core_->spawn(request, owner);
-  }
-  // The owner is done with the port: the socket is closed, the worker (if still running) is
-  // killed, and the poller reaps it.
-  void release(const std::shared_ptr<port>& p) { core_->release(p); }
-  std::size_t live_ports() const { return core_->live_ports(); }
-
- private:
-  std::shared_ptr<poller_core> core_;
-  std::thread thread_;
+  std::thread thread_;  // last: started once everything above is set up
 };
 
 // The runtime's poller, started on first use.

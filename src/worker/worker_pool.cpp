@@ -149,9 +149,10 @@ class pool_manager final : public process {
     return std::max(std::chrono::milliseconds{10}, config_.idle_timeout / 4);
   }
 
-  std::size_t live(bool count_retiring) const {
+  // Workers that count toward min/max: alive or starting, neither retiring nor leaving.
+  std::size_t live() const {
     std::size_t n = 0;
-    for (auto& [raw, w] : workers_) n += ((!w.retiring || count_retiring) && !w.leaving) ? 1 : 0;
+    for (auto& [raw, w] : workers_) n += (!w.retiring && !w.leaving) ? 1 : 0;
     return n + starting_;
   }
 
@@ -229,7 +230,7 @@ class pool_manager final : public process {
   // Keeps at least min_workers (not counting retiring ones) alive or starting.
   void top_up() {
     if (retry_pending_) return;
-    while (live(false) < config_.min_workers) start_one();
+    while (live() < config_.min_workers) start_one();
   }
 
   void dispatch() {
@@ -263,12 +264,12 @@ class pool_manager final : public process {
   // Tasks wait: start one more worker (one at a time, so a burst does not overshoot).
   void grow() {
     if (queue_.empty() || starting_ > 0 || retry_pending_) return;
-    if (live(false) < config_.max_workers) start_one();
+    if (live() < config_.max_workers) start_one();
   }
 
   void retire_idle() {
     auto now = clock::now();
-    std::size_t active = live(false);
+    std::size_t active = live();
     for (auto& [raw, w] : workers_) {
       if (active <= config_.min_workers) break;
       if (w.ready && !w.retiring && w.in_flight == 0 && now - w.idle_since >= config_.idle_timeout) {
@@ -298,7 +299,7 @@ class pool_manager final : public process {
     // retire: idle ones at once, busy ones once their tasks are done. Replacements start first
     // so that capacity does not dip.
     ++generation_;
-    std::size_t keep = std::max(config_.min_workers, live(false));
+    std::size_t keep = std::max(config_.min_workers, live());
     for (auto& [raw, w] : workers_) {
       if (!w.retiring && w.generation != generation_) {
         w.retiring = true;

@@ -118,7 +118,6 @@ void worker_process::handle(message& m) {
   } else if (auto* bad = m.get_if<port_malformed>()) {
     kill_for(worker_exit::malformed, bad->what);
   } else if (m.is<port_closed>()) {
-    closed_ = true;
     // A crashing worker's socket usually closes just before its exit status arrives; wait a
     // moment for the status, which says more, before calling it a closed socket.
     if (!exited_) send_after(start_.options.closed_grace, closed_grace_tick{});

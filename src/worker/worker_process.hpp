@@ -52,7 +52,6 @@ class worker_process final : public process {
   std::deque<task_request> in_flight_;
   bool ready_ = false;
   bool exited_ = false;
-  bool closed_ = false;
   bool retiring_ = false;
   bool stopping_ = false;
   bool leaving_ = false;  // waiting for the manager's leave_ack
