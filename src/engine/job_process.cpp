@@ -122,7 +122,10 @@ void job_process::start_attempt() {
     t.args = s_.state.request.args.dump();
     t.attempt = s_.state.attempts;
     if (!s_.state.snapshot.is_null()) t.snapshot = s_.state.snapshot.dump();
-    t.limits.deadline = s_.attempt_timeout;
+    // The request's own timeout, else the engine's.
+    t.limits.deadline = s_.state.request.timeout_ms != 0
+                            ? std::chrono::milliseconds{s_.state.request.timeout_ms}
+                            : s_.attempt_timeout;
     t.reply_to = self();
     attempt_in_worker_ = true;
     send(s_.pool, submit_task{std::move(t)});

@@ -33,7 +33,8 @@ std::optional<job_status> parse_job_status(std::string_view text) {
 
 bool job_request::same_request_as(const job_request& other) const {
   return user == other.user && kind == other.kind && args == other.args &&
-         priority == other.priority && attempts_max == other.attempts_max;
+         priority == other.priority && attempts_max == other.attempts_max &&
+         timeout_ms == other.timeout_ms;
 }
 
 void to_json(nlohmann::json& out, const job_request& request) {
@@ -42,6 +43,7 @@ void to_json(nlohmann::json& out, const job_request& request) {
                        {"args", request.args},
                        {"priority", request.priority},
                        {"attempts_max", request.attempts_max}};
+  if (request.timeout_ms != 0) out["timeout_ms"] = request.timeout_ms;
   if (request.idempotency_key) out["idempotency_key"] = *request.idempotency_key;
 }
 
@@ -51,6 +53,7 @@ void from_json(const nlohmann::json& in, job_request& request) {
   request.args = in.value("args", nlohmann::json::object());
   request.priority = in.value("priority", std::int32_t{0});
   request.attempts_max = in.value("attempts_max", std::uint32_t{0});
+  request.timeout_ms = in.value("timeout_ms", std::uint32_t{0});
   if (auto it = in.find("idempotency_key"); it != in.end() && !it->is_null()) {
     request.idempotency_key = it->get<std::string>();
   } else {

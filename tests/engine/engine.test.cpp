@@ -161,6 +161,18 @@ TEST_F(engine, a_job_that_kills_its_worker_every_time_uses_up_its_attempts) {
   EXPECT_EQ(await_final(submit_one(request("ann", "sum", {{"n", 3}}))).result, 6);
 }
 
+TEST_F(engine, a_job_over_its_own_timeout_is_killed_and_counts_an_attempt) {
+  start_node(config());  // the engine's timeout is 20 s; the request's own is 150 ms
+  auto r = request("ann", "loop");
+  r.timeout_ms = 150;
+  r.attempts_max = 2;
+  auto s = await_final(submit_one(r));
+  EXPECT_EQ(s.status, job_status::dead);
+  EXPECT_EQ(s.attempts, 2u);
+  EXPECT_NE(s.last_error.find("deadline"), std::string::npos) << s.last_error;
+  EXPECT_EQ(s.request.timeout_ms, 150u);  // stored with the request
+}
+
 TEST_F(engine, an_unknown_kind_is_dead_at_once) {
   start_node(config());
   auto s = await_final(submit_one(request("ann", "no_such_kind")));

@@ -44,6 +44,7 @@ struct job_request {
   nlohmann::json args = nlohmann::json::object();
   std::int32_t priority = 0;         // higher runs first within the user's own queue
   std::uint32_t attempts_max = 0;    // 0: the retry policy's attempts_max
+  std::uint32_t timeout_ms = 0;      // per attempt; a worker is killed past it. 0: the engine's
   std::optional<std::string> idempotency_key{};
 
   bool same_request_as(const job_request& other) const;
