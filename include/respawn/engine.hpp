@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,7 +46,15 @@ struct engine_config {
   jobs::retry_policy retry{};
   // Jobs running at once (claimed and sent to a worker); 0: the pool's max_workers x 2.
   std::size_t running_max = 0;
-  std::chrono::milliseconds attempt_timeout{60000};  // a worker is killed past this
+  std::chrono::milliseconds attempt_timeout{60000};  // a worker is killed past this (unless the
+                                                      // request has its own timeout_ms)
+  // The clock that stamps events and times retries; empty: the system clock. The seeded
+  // simulation (tests/engine/simulation.test.cpp) passes the deterministic runtime's manual clock.
+  std::function<jobs::job_time()> clock{};
+  // The worker pool as a child that registers as `pool_name` and answers the pool's messages
+  // (submit_task -> task_event*, task_outcome; cancel_task); empty: a real worker pool made from
+  // `pool`. The simulation passes a pool of simulated workers that crash and hang on a seed.
+  std::function<child_spec(const std::string& pool_name)> pool_child{};
 };
 
 // --- requests the dispatcher (registered as NAME) answers with call() ---

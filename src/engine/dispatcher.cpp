@@ -24,7 +24,7 @@ namespace {
 
 using namespace detail;
 
-jobs::job_time now() {
+jobs::job_time system_now() {
   return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
 }
 
@@ -38,7 +38,9 @@ struct job_start_arg {
 class dispatcher final : public process {
  public:
   dispatcher(engine_config config, std::shared_ptr<store::job_store> store)
-      : config_{std::move(config)}, store_{std::move(store)}, queue_{config_.queue} {}
+      : config_{std::move(config)}, store_{std::move(store)}, queue_{config_.queue} {
+    if (!config_.clock) config_.clock = system_now;
+  }
 
   void init() override {
     running_max_ = config_.running_max != 0 ? config_.running_max : config_.pool.max_workers * 2;
@@ -142,7 +144,8 @@ class dispatcher final : public process {
   // (saving the job_ready -> run_attempt round trip on the submit-to-start path).
   void start_job(const jobs::job_state& state, bool run) {
     auto start = std::make_shared<job_start_arg>();
-    start->start = job_start{state, store_, self(), pool_, config_.retry, config_.attempt_timeout};
+    start->start = job_start{state, store_, self(), pool_, config_.retry, config_.attempt_timeout,
+                              config_.clock};
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }
@@ -180,7 +183,7 @@ class dispatcher final : public process {
     // Seed 000's order: the id first, then the store, then the scheduler.
     std::vector<store::submission> batch;
     std::vector<jobs::job_id> ids;
-    auto t = now();
+    auto t = config_.clock();
     for (auto& r : s.requests) {
       auto id = store_->allocate_id();
       if (!id.ok()) {
@@ -223,7 +226,7 @@ class dispatcher final : public process {
       out.jobs.push_back(submitted_job{outcomes[i].id, outcomes[i].existing});
       if (outcomes[i].existing) continue;
       jobs::job_state state;
-      auto e = jobs::make_submitted(outcomes[i].id, now(), d.requests[i]);
+      auto e = jobs::make_submitted(outcomes[i].id, config_.clock(), d.requests[i]);
       if (auto error = jobs::apply(state, e)) continue;  // cannot happen: the store applied it
       live_job& j = track(state);
       queue_.restore(j.entry);  // durable and admitted already: never refused now
@@ -257,8 +260,10 @@ class dispatcher final : public process {
       send(j.process, cancel_live{});
     }
     if (j.where == place::running) {
-      // We popped it before its process said hello (or it restarted and lost our order).
-      if (!j.run_sent || r.status == jobs::job_status::queued) {
+      // We popped it before its process said hello, or it restarted and lost our order: it
+      // says queued, or failed (its retry was due, and the `claimed` it was logging never
+      // committed). Either way it holds a slot and must run.
+      if (!j.run_sent || r.status == jobs::job_status::queued || r.status == jobs::job_status::failed) {
         send(j.process, run_attempt{});
         j.run_sent = true;
       }
@@ -372,7 +377,8 @@ supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<sto
 
 supervisor_spec engine_spec(engine_config config, const std::shared_ptr<store::job_store>& store) {
   config.pool.name = config.name + ".pool";
-  child_spec pool = worker_pool_child_spec("pool", config.pool);
+  child_spec pool = config.pool_child ? config.pool_child(config.pool.name)
+                                      : worker_pool_child_spec("pool", config.pool);
   child_spec core;
   core.id = "core";
   core.type = child_type::supervisor;
@@ -399,17 +405,21 @@ engine_handle start_engine(runtime& rt, engine_config config, std::shared_ptr<st
   options.name = name + ".sup";
   pid sup = rt.spawn<supervisor>(options, engine_spec(std::move(config), store));
   // Wait (bounded) until the dispatcher is registered and has rebuilt every unfinished job, so
-  // that the caller's first submission is served at once.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+  // that the caller's first submission is served at once. In deterministic mode nothing runs
+  // unless stepped: drive the system and move its manual clock instead of sleeping.
+  auto deadline = rt.now() + std::chrono::seconds{60};
   for (;;) {
     if (pid d = rt.whereis(name)) {
       auto stats = rt.call<engine_stats>(d, engine_stats_request{}, std::chrono::seconds{5});
       if (stats.ok() && stats.value().ready) return {sup, d};
     }
-    if (!rt.alive(sup) || std::chrono::steady_clock::now() > deadline) {
-      throw std::runtime_error{"engine " + name + " did not start"};
+    if (!rt.alive(sup) || rt.now() > deadline) throw std::runtime_error{"engine " + name + " did not start"};
+    if (rt.deterministic()) {
+      rt.run_until_idle();
+      rt.advance(std::chrono::milliseconds{1});
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds{1});
   }
 }
 

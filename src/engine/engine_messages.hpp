@@ -2,6 +2,7 @@
 // store's writer thread sends back when a write has committed. Internal to the engine.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ struct job_start {
   respawn::pid pool;
   jobs::retry_policy retry;
   std::chrono::milliseconds attempt_timeout{60000};
+  std::function<jobs::job_time()> clock;  // never empty here
 };
 
 // dispatcher -> job: run an attempt now.

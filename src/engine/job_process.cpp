@@ -11,10 +11,6 @@ namespace respawn::engine::detail {
 
 namespace {
 
-jobs::job_time now() {
-  return std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-}
-
 nlohmann::json parse_or_text(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   return j.is_discarded() ? nlohmann::json(text) : j;
@@ -83,29 +79,30 @@ void job_process::handle(message& m) {
     auto value = parse_or_text(e->value);
     switch (e->type) {
       case task_event_type::progress:
-        log(jobs::make_progress(s_.state.id, next_sequence(), now(), std::move(value)), {});
+        log(jobs::make_progress(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
       case task_event_type::output:
-        log(jobs::make_output(s_.state.id, next_sequence(), now(), std::move(value)), {});
+        log(jobs::make_output(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
       case task_event_type::snapshot:
-        log(jobs::make_snapshot(s_.state.id, next_sequence(), now(), std::move(value)), {});
+        log(jobs::make_snapshot(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
     }
   } else if (auto* o = m.get_if<task_outcome>()) {
     if (o->id == s_.state.id && attempt_in_worker_) on_outcome(*o);
   } else if (m.is<retry_timer>()) {
     retry_timer_ = {};
-    send(s_.dispatcher, retry_due{s_.state.id});
+    // A timer that fired just before an attempt started is stale: only a waiting job is due.
+    if (s_.state.status == jobs::job_status::failed) send(s_.dispatcher, retry_due{s_.state.id});
   } else if (m.is<cancel_queued>()) {
-    finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), false);
+    finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), false);
   } else if (m.is<cancel_live>()) {
     if (jobs::is_final(s_.state.status) || s_.state.cancel_requested) return;
     if (s_.state.status == jobs::job_status::failed) {
       if (retry_timer_) cancel_timer(retry_timer_);
-      finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), false);
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), false);
     } else if (s_.state.status == jobs::job_status::running) {
-      log(jobs::make_cancel_requested(s_.state.id, next_sequence(), now(), "cancelled by the user"), [this] {
+      log(jobs::make_cancel_requested(s_.state.id, next_sequence(), s_.clock(), "cancelled by the user"), [this] {
         if (attempt_in_worker_) send(s_.pool, cancel_task{s_.state.id});
       });
     }
@@ -114,7 +111,11 @@ void job_process::handle(message& m) {
 
 void job_process::start_attempt() {
   if (s_.state.status != jobs::job_status::queued && s_.state.status != jobs::job_status::failed) return;
-  log(jobs::make_claimed(s_.state.id, next_sequence(), now(), s_.state.attempts + 1), [this] {
+  if (retry_timer_) {  // run before its own timer said so (a restarted process, re-ordered)
+    cancel_timer(retry_timer_);
+    retry_timer_ = {};
+  }
+  log(jobs::make_claimed(s_.state.id, next_sequence(), s_.clock(), s_.state.attempts + 1), [this] {
     // `claimed` is durable: the attempt counts even if the task kills its worker every time.
     task_request t;
     t.id = s_.state.id;
@@ -136,18 +137,18 @@ void job_process::on_outcome(const task_outcome& o) {
   attempt_in_worker_ = false;
   switch (o.status) {
     case task_status::succeeded:
-      finish(jobs::make_succeeded(s_.state.id, next_sequence(), now(), parse_or_text(o.result)), true);
+      finish(jobs::make_succeeded(s_.state.id, next_sequence(), s_.clock(), parse_or_text(o.result)), true);
       return;
     case task_status::cancelled:
-      finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), true);
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), true);
       return;
     case task_status::unknown_kind:
-      finish(jobs::make_dead(s_.state.id, next_sequence(), now(), o.error), true);
+      finish(jobs::make_dead(s_.state.id, next_sequence(), s_.clock(), o.error), true);
       return;
     case task_status::failed:
     case task_status::worker_died:
       if (s_.state.cancel_requested) {
-        finish(jobs::make_cancelled(s_.state.id, next_sequence(), now()), true);
+        finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), true);
       } else {
         fail_attempt(o.error, true);
       }
@@ -156,12 +157,12 @@ void job_process::on_outcome(const task_outcome& o) {
 }
 
 void job_process::fail_attempt(const std::string& error, bool was_in_queue) {
-  auto decision = jobs::after_failed_attempt(s_.retry, s_.state, now());
+  auto decision = jobs::after_failed_attempt(s_.retry, s_.state, s_.clock());
   if (decision.dead) {
-    finish(jobs::make_dead(s_.state.id, next_sequence(), now(), error), was_in_queue);
+    finish(jobs::make_dead(s_.state.id, next_sequence(), s_.clock(), error), was_in_queue);
     return;
   }
-  log(jobs::make_attempt_failed(s_.state.id, next_sequence(), now(), error, decision.retry_at),
+  log(jobs::make_attempt_failed(s_.state.id, next_sequence(), s_.clock(), error, decision.retry_at),
       [this, was_in_queue] {
         if (was_in_queue) send(s_.dispatcher, attempt_ended{s_.state.id});
         schedule_retry();
@@ -177,8 +178,8 @@ void job_process::finish(jobs::event e, bool was_in_queue) {
 }
 
 void job_process::schedule_retry() {
-  auto due = s_.state.retry_at.value_or(now());
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - now());
+  auto due = s_.state.retry_at.value_or(s_.clock());
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(due - s_.clock());
   if (delay.count() < 0) delay = std::chrono::milliseconds{0};
   retry_timer_ = send_after(delay, retry_timer{});
 }

@@ -1,0 +1,213 @@
+// simulation.cpp: the pieces of the engine's seeded simulation (see simulation.hpp).
+#include "simulation.hpp"
+
+#include <stdexcept>
+#include <unordered_map>
+
+#include "respawn/worker_pool.hpp"
+#include "store/sqlite_job_store.hpp"
+
+namespace respawn::sim {
+
+namespace {
+
+class synchronous_store_impl final : public store::job_store {
+ public:
+  synchronous_store_impl(std::shared_ptr<store::job_store> inner, world& w) : inner_{std::move(inner)}, w_{w} {}
+
+  store::store_result<jobs::job_id> allocate_id() override { return inner_->allocate_id(); }
+
+  void submit_async(std::vector<store::submission> batch, store::submit_callback done) override {
+    if (fail_this_write()) {
+      done(store::store_error{store::store_errc::io_error, "injected fault (write " + std::to_string(w_.writes) + ")"});
+      return;
+    }
+    done(inner_->submit(std::move(batch)));
+  }
+  void append_async(std::vector<jobs::event> events, store::append_callback done) override {
+    if (fail_this_write()) {
+      done(store::store_error{store::store_errc::io_error, "injected fault (write " + std::to_string(w_.writes) + ")"});
+      return;
+    }
+    done(inner_->append(std::move(events)));
+  }
+
+  store::store_result<jobs::job_state> get(jobs::job_id id) override { return inner_->get(id); }
+  store::store_result<std::vector<jobs::event>> events(jobs::job_id id, std::uint64_t after,
+                                                       std::size_t limit) override {
+    return inner_->events(id, after, limit);
+  }
+  store::store_result<store::job_page> list(const store::job_filter& filter) override { return inner_->list(filter); }
+  store::store_result<store::job_page> list_unfinished(jobs::job_id after, std::size_t limit) override {
+    return inner_->list_unfinished(after, limit);
+  }
+
+ private:
+  bool fail_this_write() {
+    ++w_.writes;
+    const auto& f = w_.faults;
+    bool fail = (f.fail_at != 0 && (w_.writes == f.fail_at || (f.persistent && w_.writes > f.fail_at))) ||
+                (f.rate > 0 && w_.chance(f.rate));
+    if (fail) ++w_.faults_hit;
+    return fail;
+  }
+
+  std::shared_ptr<store::job_store> inner_;
+  world& w_;
+};
+
+// The simulated workers. Kinds:
+//   ok      seeded: succeeds after 1..20 ms (some after a progress report and a snapshot), or
+//           throws (failed), or crashes its worker (worker_died), or hangs until its deadline
+//   poison  crashes its worker every time
+//   hang    never answers: killed at its deadline every time
+//   other   unknown_kind
+struct sim_finish {
+  std::uint64_t id;
+  std::uint64_t token;
+};
+
+class sim_pool final : public process {
+ public:
+  explicit sim_pool(world& w) : w_{w} {}
+
+  void handle(message& m) override {
+    if (auto* s = m.get_if<submit_task>()) {
+      start(s->task);
+    } else if (auto* many = m.get_if<submit_tasks>()) {
+      for (auto& t : many->tasks) start(t);
+    } else if (auto* f = m.get_if<sim_finish>()) {
+      auto it = running_.find(f->id);
+      if (it == running_.end() || it->second.token != f->token) return;
+      send(it->second.reply_to, it->second.outcome);
+      running_.erase(it);
+    } else if (auto* c = m.get_if<cancel_task>()) {
+      auto it = running_.find(c->id);
+      if (it == running_.end()) return;
+      cancel_timer(it->second.timer);
+      task_outcome o;
+      o.id = c->id;
+      o.status = task_status::cancelled;
+      send(it->second.reply_to, o);
+      running_.erase(it);
+    }
+  }
+
+ private:
+  struct running_task {
+    respawn::pid reply_to;
+    timer_ref timer;
+    std::uint64_t token;
+    task_outcome outcome;
+  };
+
+  void start(const task_request& t) {
+    ++w_.handed_to_worker[t.id];
+    task_outcome o;
+    o.id = t.id;
+    o.os_pid = 4242;
+    auto delay = std::chrono::milliseconds{1 + w_.below(20)};
+    auto deadline = t.limits.deadline.count() > 0 ? t.limits.deadline : std::chrono::milliseconds{60000};
+    auto crash = [&] {
+      o.status = task_status::worker_died;
+      o.exit = worker_exit::crashed;
+      o.error = "worker 4242 crashed with SIGSEGV";
+    };
+    auto hang = [&] {
+      o.status = task_status::worker_died;
+      o.exit = worker_exit::deadline;
+      o.error = "worker 4242 was killed at its deadline";
+      delay = deadline;
+    };
+    if (t.kind == "ok") {
+      auto roll = static_cast<unsigned>(w_.below(100));
+      unsigned edge = w_.throw_pct;
+      if (roll < edge) {
+        o.status = task_status::failed;
+        o.error = "std::runtime_error: seeded failure";
+      } else if (roll < (edge += w_.crash_pct)) {
+        crash();
+      } else if (roll < (edge += w_.hang_pct)) {
+        hang();
+      } else {
+        if (roll < edge + w_.snapshot_pct) {
+          send(t.reply_to, task_event{t.id, task_event_type::progress, "{\"done\":1}"});
+          send(t.reply_to, task_event{t.id, task_event_type::snapshot, "{\"step\":" + std::to_string(t.attempt) + "}"});
+        }
+        o.status = task_status::succeeded;
+        o.result = "{\"job\":" + std::to_string(t.id) + ",\"attempt\":" + std::to_string(t.attempt) + "}";
+      }
+    } else if (t.kind == "poison") {
+      crash();
+    } else if (t.kind == "hang") {
+      hang();
+    } else {
+      o.status = task_status::unknown_kind;
+      o.error = "no job kind named " + t.kind;
+      delay = std::chrono::milliseconds{0};
+    }
+    auto token = next_token_++;
+    auto timer = send_after(delay, sim_finish{t.id, token});
+    running_[t.id] = running_task{t.reply_to, timer, token, std::move(o)};
+  }
+
+  world& w_;
+  std::unordered_map<std::uint64_t, running_task> running_;
+  std::uint64_t next_token_ = 1;
+};
+
+}  // namespace
+
+std::shared_ptr<store::job_store> synchronous_store(std::shared_ptr<store::job_store> inner, world& w) {
+  return std::make_shared<synchronous_store_impl>(std::move(inner), w);
+}
+
+child_spec simulated_pool(const std::string& name, world& w) {
+  child_spec c;
+  c.id = "pool";
+  c.name = name;
+  c.start = [&w](const snapshot&) { return std::make_unique<sim_pool>(w); };
+  return c;
+}
+
+node::node(world& w, std::string db_path, engine::engine_config config) : w_{w} {
+  store::sqlite_options o;
+  o.path = std::move(db_path);
+  o.synchronous = store::sqlite_options::synchronous_mode::off;  // durability is not what this tests
+  auto s = store::sqlite_job_store::open(o);
+  if (!s.ok()) throw std::runtime_error{"simulation: cannot open the store: " + s.error().message};
+  store_ = synchronous_store(std::shared_ptr<store::job_store>{std::move(s).value()}, w);
+
+  runtime_config rc;
+  rc.deterministic = true;
+  rc.crash_reports = std::getenv("SIM_CRASH_REPORTS") != nullptr;
+  if (!rc.crash_reports) rc.log = [](std::string_view) {};  // runs fail on purpose, loudly
+  rt_ = std::make_unique<runtime>(rc);
+  // Time in the log goes on across restarts: a fixed epoch, plus what earlier nodes lived, plus
+  // this runtime's manual clock.
+  runtime* rt = rt_.get();
+  auto before = w.elapsed_before;
+  config.clock = [rt, before] {
+    auto since = std::chrono::duration_cast<std::chrono::microseconds>(rt->now().time_since_epoch());
+    return jobs::from_microseconds(1'800'000'000'000'000) + before + since;
+  };
+  config.pool_child = [&w](const std::string& name) { return simulated_pool(name, w); };
+  handle_ = engine::start_engine(*rt_, std::move(config), store_);
+}
+
+node::~node() {
+  // The node dies: every process ends where it stands (no clean shutdown).
+  w_.elapsed_before += std::chrono::duration_cast<std::chrono::milliseconds>(rt_->now().time_since_epoch());
+  rt_.reset();
+  store_.reset();
+}
+
+bool node::engine_alive() const { return rt_->alive(handle_.supervisor) && rt_->alive(handle_.dispatcher); }
+
+void node::run(std::size_t steps) {
+  for (std::size_t i = 0; i < steps; ++i) {
+    if (!rt_->step()) rt_->advance(std::chrono::milliseconds{1});
+  }
+}
+
+}  // namespace respawn::sim
