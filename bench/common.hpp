@@ -82,5 +82,8 @@ int run_restart(const options& o);
 int run_worker_roundtrip(const options& o);
 // jobs has options of its own (--scenario noop|latency): it parses argv itself.
 int run_jobs(int argc, char** argv);
+// jobs --scenario recovery (jobs_recovery.cpp) and the child nodes it kills and restarts.
+int run_recovery(std::size_t n, std::size_t running);
+int run_jobs_node(int argc, char** argv);
 
 }  // namespace rb

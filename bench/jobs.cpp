@@ -42,7 +42,7 @@ struct jobs_options {
 };
 
 [[noreturn]] void jobs_usage(const std::string& why) {
-  std::fprintf(stderr, "respawn-bench jobs: %s\nusage: respawn-bench jobs --scenario noop|latency [--n N] [--mode bulk|single] [--running R]\n",
+  std::fprintf(stderr, "respawn-bench jobs: %s\nusage: respawn-bench jobs --scenario noop|latency|recovery [--n N] [--mode bulk|single] [--running R]\n",
                why.c_str());
   std::exit(2);
 }
@@ -75,9 +75,11 @@ jobs_options parse(int argc, char** argv) {
       jobs_usage("unknown option " + a);
     }
   }
-  if (o.scenario != "noop" && o.scenario != "latency") jobs_usage("--scenario noop|latency");
+  if (o.scenario != "noop" && o.scenario != "latency" && o.scenario != "recovery") {
+    jobs_usage("--scenario noop|latency|recovery");
+  }
   if (o.mode != "bulk" && o.mode != "single") jobs_usage("--mode bulk|single");
-  if (o.n == 0) o.n = o.scenario == "noop" ? 20000 : 1000;
+  if (o.n == 0) o.n = o.scenario == "noop" ? 20000 : 1000;  // recovery: 1,000 too
   return o;
 }
 
@@ -257,6 +259,7 @@ int run_latency(const jobs_options& o) {
 
 int run_jobs(int argc, char** argv) {
   jobs_options o = parse(argc, argv);
+  if (o.scenario == "recovery") return run_recovery(static_cast<std::size_t>(o.n), o.running);
   return o.scenario == "noop" ? run_noop(o) : run_latency(o);
 }
 

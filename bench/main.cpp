@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   // worker_roundtrip's pool runs this very binary as its workers.
   if (argc > 1 && std::string{argv[1]} == "worker") return respawn::main(argc, argv, respawn::builtin_kinds());
   if (argc > 1 && std::string{argv[1]} == "jobs") return rb::run_jobs(argc, argv);
+  if (argc > 1 && std::string{argv[1]} == "jobs-node") return rb::run_jobs_node(argc, argv);  // recovery's nodes
   rb::options o = rb::parse_args(argc, argv);
   const std::string& s = o.scenario;
   if (s == "spawn") return rb::run_spawn(o);

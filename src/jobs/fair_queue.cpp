@@ -93,7 +93,10 @@ void fair_queue::restore(queued_job job) {
 
 void fair_queue::insert(queued_job job) {
   user_queue& user = user_for(job.user);
-  auto [position, inserted] = user.queued.insert(entry{job.priority, order_next_++, job.id});
+  // FIFO by job id: ids are allocated in submission order, so a job that comes back (its retry
+  // fell due, or recovery after a node death) takes its original place, ahead of newer jobs --
+  // the jobs a crash interrupted run again first, not after the whole backlog.
+  auto [position, inserted] = user.queued.insert(entry{job.priority, job.id, job.id});
   require(inserted, "duplicate queue entry");
   jobs_.emplace(job.id, slot{.user = &user, .running = false, .position = position});
   ++queued_;

@@ -1,6 +1,6 @@
 // The dispatcher's queue: which job runs next. Round robin across users (one user's flood of
 // 100,000 jobs delays another user's single job by at most one round), priority within a user
-// (higher first, then first in, first out), a per-user concurrency cap, and admission bounds per
+// (higher first, then oldest job first: by id, so a retried or recovered job keeps its place), a per-user concurrency cap, and admission bounds per
 // user and in total, past which a submission is refused with a reason (the engine answers 429)
 // instead of growing memory without bound. Every operation is O(log n) in the user's queue length
 // plus O(1) expected for the hash lookups; nothing scans.
@@ -75,7 +75,7 @@ class fair_queue {
  private:
   struct entry {
     std::int32_t priority{};
-    std::uint64_t order{};  // arrival order: FIFO among equal priorities
+    std::uint64_t order{};  // the job id (submission order): oldest first among equal priorities
     job_id id{};
     bool operator<(const entry& other) const {
       if (priority != other.priority) return priority > other.priority;
@@ -108,7 +108,6 @@ class fair_queue {
   std::unordered_map<std::string, user_queue> users_{};  // node-based: user_queue* stay valid
   std::unordered_map<job_id, slot> jobs_{};
   ring ready_;  // users with a queued job and room to run one, in round-robin order
-  std::uint64_t order_next_ = 0;
   std::size_t queued_ = 0;
   std::size_t running_ = 0;
 };
