@@ -89,6 +89,10 @@ struct job_finished {
   jobs::job_status status = jobs::job_status::succeeded;
 };
 
+// -> bool. Draining: from now on no queued job starts (they stay queued, in the log, for the
+// next start); running attempts go on. Poll engine_stats::running to see them end.
+struct pause_dispatch {};
+
 // -> engine_stats
 struct engine_stats_request {};
 struct engine_stats {
@@ -97,6 +101,7 @@ struct engine_stats {
   std::size_t running = 0;
   std::uint64_t recovered = 0;  // jobs rebuilt from the store at start
   bool ready = false;           // recovery finished
+  bool paused = false;          // pause_dispatch: no job starts
 };
 
 // The engine's tree as a child of your supervisor, or as a root.

@@ -61,6 +61,9 @@ class dispatcher final : public process {
         reply(m, false);
       } else if (m.is<engine_stats_request>()) {
         reply(m, engine_stats{});
+      } else if (m.is<pause_dispatch>()) {
+        paused_ = true;
+        reply(m, true);
       } else if (auto* w = m.get_if<watch_finals>()) {
         watchers_.push_back(w->watcher);
       }
@@ -102,7 +105,10 @@ class dispatcher final : public process {
     } else if (auto* p = m.get_if<recover_page>()) {
       recover(p->after_id);
     } else if (m.is<engine_stats_request>()) {
-      reply(m, engine_stats{live_.size(), queue_.queued(), queue_.running(), recovered_, ready_});
+      reply(m, engine_stats{live_.size(), queue_.queued(), queue_.running(), recovered_, ready_, paused_});
+    } else if (m.is<pause_dispatch>()) {
+      paused_ = true;
+      reply(m, true);
     }
     // The job supervisor's answers to start_child (pids) need nothing: job_ready says it all.
   }
@@ -294,7 +300,7 @@ class dispatcher final : public process {
   }
 
   void dispatch() {
-    while (queue_.running() < running_max_) {
+    while (!paused_ && queue_.running() < running_max_) {
       auto next = queue_.pop();
       if (!next) return;
       auto it = live_.find(next->id);
@@ -340,6 +346,7 @@ class dispatcher final : public process {
   bool ready_ = false;
   std::vector<respawn::pid> watchers_;
   bool resolved_ = false;
+  bool paused_ = false;  // draining: nothing starts
   unsigned resolve_tries_ = 0;
 };
 
