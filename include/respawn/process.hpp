@@ -49,6 +49,16 @@ struct spawn_options {
   // Run on a thread of its own, for a process whose handlers may block or run long; the
   // watchdog leaves it alone.
   bool dedicated_thread = false;
+  // Acknowledged start (OTP's proc_lib:init_ack): when set, the new process sends
+  // start_ack{its pid} here once its init() has returned -- or, if init() called
+  // defer_start_ack(), when it calls ack_start() (a supervisor does, once its own children have
+  // started). A process whose init throws sends nothing: it exits.
+  respawn::pid ack_to{};
+};
+
+// See spawn_options::ack_to.
+struct start_ack {
+  respawn::pid pid;
 };
 
 // What spawn returns: the new pid, and the monitor reference when spawn_options::monitor was set.
@@ -130,6 +140,11 @@ class process {
   // this process.
   void trap_exit(bool on) noexcept { trap_exit_.store(on, std::memory_order_relaxed); }
   bool trapping_exits() const noexcept { return trap_exit_.load(std::memory_order_relaxed); }
+
+  // Acknowledged start (spawn_options::ack_to): called in init(), holds the acknowledgement
+  // back until ack_start(). Both do nothing for a process spawned without ack_to.
+  void defer_start_ack();
+  void ack_start();
 
   // Ends this turn once the current handler returns: the process goes to the back of the run
   // queue (if it has mail) so that others run first (Erlang's erlang:yield/0).

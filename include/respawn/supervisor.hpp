@@ -132,7 +132,9 @@ class supervisor : public process {
   struct op;
   // dynamic_supervisor adds children at run time through these.
   child& add_child(child_spec spec);
-  bool start(child& c);
+  // acknowledged: the supervisor waits for the child's start_ack before its next start (the
+  // static children, at start and at restarts); a dynamic supervisor's start_child does not.
+  bool start(child& c, bool acknowledged = false);
   void remove(child& c);
   std::vector<std::unique_ptr<child>>& children() noexcept { return children_; }
   std::size_t running_children() const noexcept { return by_pid_.size(); }
@@ -140,6 +142,7 @@ class supervisor : public process {
 
  private:
   void on_child_exit(child& c, exit_reason reason, snapshot state);
+  void failed_start(child& c, exit_reason reason, snapshot state);
   bool record_restart();  // false: intensity exceeded
   void give_up();
   void schedule_restart(std::vector<child*> group, child& crashed);
@@ -159,10 +162,19 @@ class supervisor : public process {
   std::deque<std::chrono::steady_clock::time_point> restarts_;  // within the period; <= intensity+1
   std::deque<std::unique_ptr<op>> ops_;  // stops and starts, in order; the first may be running
   child* stopping_ = nullptr;            // the child whose shutdown the first op waits for
+  child* starting_ = nullptr;            // the child whose start_ack the first op waits for
+  bool initial_ = false;                 // the first op is the start of every child at init
   bool giving_up_ = false;
   exit_reason exit_with_;
   std::minstd_rand random_;
 };
+
+// OTP's supervisor:start_link for a root supervisor: spawns it and waits until its whole tree
+// has started (every child acknowledged, recursively). Returns its pid; throws spawn_error if it
+// failed to start (a child's start failed) or had not started within `timeout`. Call from a
+// thread that is not a process (in deterministic mode it drives the system while it waits).
+pid start_supervisor(runtime& rt, supervisor_spec spec, spawn_options options = {},
+                     std::chrono::milliseconds timeout = std::chrono::seconds{60});
 
 struct dynamic_supervisor_spec {
   child_spec child{};  // its start function gets the start_child argument through make_child

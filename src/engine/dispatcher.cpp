@@ -44,31 +44,18 @@ class dispatcher final : public process {
 
   void init() override {
     running_max_ = config_.running_max != 0 ? config_.running_max : config_.pool.max_workers * 2;
-    resolve();
+    // Supervisors start their children one at a time, each acknowledged (OTP's start): the
+    // pool (before the core, under rest_for_one) and the job supervisor (before this process,
+    // in the core) have registered.
+    pool_ = system().whereis(config_.pool.name);
+    jobs_sup_ = system().whereis(config_.name + ".jobs");
+    if (!pool_ || !jobs_sup_) {
+      throw std::runtime_error{"engine " + config_.name + ": the pool or the job supervisor is not registered"};
+    }
+    send(self(), recover_page{0});
   }
 
   void handle(message& m) override {
-    if (m.is<resolve_names>()) {
-      resolve();
-      return;
-    }
-    if (!resolved_) {
-      // A supervisor's children run their init asynchronously: the pool's tree may not have
-      // registered its names yet. Answer calls meanwhile with "not ready" rather than wait.
-      if (m.get_if<submit_jobs>() != nullptr) {
-        reply(m, submit_reply{false, "not_ready", "the engine is starting; try again", {}});
-      } else if (m.get_if<cancel_job>() != nullptr) {
-        reply(m, false);
-      } else if (m.is<engine_stats_request>()) {
-        reply(m, engine_stats{});
-      } else if (m.is<pause_dispatch>()) {
-        paused_ = true;
-        reply(m, true);
-      } else if (auto* w = m.get_if<watch_finals>()) {
-        watchers_.push_back(w->watcher);
-      }
-      return;
-    }
     if (auto* s = m.get_if<submit_jobs>()) {
       on_submit(m, *s);
     } else if (auto* d = m.get_if<submit_done>()) {
@@ -114,22 +101,6 @@ class dispatcher final : public process {
   }
 
  private:
-  struct resolve_names {};
-
-  void resolve() {
-    pool_ = system().whereis(config_.pool.name);
-    jobs_sup_ = system().whereis(config_.name + ".jobs");
-    if (pool_ && jobs_sup_) {
-      resolved_ = true;
-      send(self(), recover_page{0});
-      return;
-    }
-    if (++resolve_tries_ > 5000) {
-      throw std::runtime_error{"engine " + config_.name + ": the pool or the job supervisor did not register"};
-    }
-    send_after(std::chrono::milliseconds{1}, resolve_names{});
-  }
-
   enum class place : std::uint8_t { none, queued, running };
   enum class cancel_kind : std::uint8_t { none, queued, live };
   struct live_job {
@@ -345,9 +316,7 @@ class dispatcher final : public process {
   std::uint64_t recovered_ = 0;
   bool ready_ = false;
   std::vector<respawn::pid> watchers_;
-  bool resolved_ = false;
   bool paused_ = false;  // draining: nothing starts
-  unsigned resolve_tries_ = 0;
 };
 
 supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<store::job_store>& store) {
@@ -410,20 +379,19 @@ engine_handle start_engine(runtime& rt, engine_config config, std::shared_ptr<st
   std::string name = config.name;
   spawn_options options;
   options.name = name + ".sup";
-  pid sup = rt.spawn<supervisor>(options, engine_spec(std::move(config), store));
-  // Wait (bounded) until the dispatcher is registered and has rebuilt every unfinished job, so
-  // that the caller's first submission is served at once. In deterministic mode nothing runs
-  // unless stepped: drive the system and move its manual clock instead of sleeping.
-  auto deadline = rt.now() + std::chrono::seconds{60};
+  // An acknowledged start: when it returns the whole tree is up, the dispatcher registered.
+  pid sup = start_supervisor(rt, engine_spec(std::move(config), store), options);
+  pid d = rt.whereis(name);
+  if (!d) throw std::runtime_error{"engine " + name + " did not start"};
+  // Wait (bounded) until the dispatcher has rebuilt every unfinished job (it recovers one page
+  // per message, staying responsive), so that the caller's first submission is served at once.
+  auto deadline = rt.now() + std::chrono::seconds{600};
   for (;;) {
-    if (pid d = rt.whereis(name)) {
-      auto stats = rt.call<engine_stats>(d, engine_stats_request{}, std::chrono::seconds{5});
-      if (stats.ok() && stats.value().ready) return {sup, d};
-    }
-    if (!rt.alive(sup) || rt.now() > deadline) throw std::runtime_error{"engine " + name + " did not start"};
+    auto stats = rt.call<engine_stats>(d, engine_stats_request{}, std::chrono::seconds{10});
+    if (stats.ok() && stats.value().ready) return {sup, d};
+    if (!rt.alive(sup) || rt.now() > deadline) throw std::runtime_error{"engine " + name + " did not recover"};
     if (rt.deterministic()) {
       rt.run_until_idle();
-      rt.advance(std::chrono::milliseconds{1});
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds{1});
     }

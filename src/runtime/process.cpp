@@ -180,6 +180,15 @@ resume_outcome process_ops::resume(process& p, std::uint32_t budget) {
       exit(p, stop_reason(p));
       return resume_outcome::exited;
     }
+    // Acknowledged start: init returned; say so unless init deferred it (spawn_options::ack_to).
+    if (process_extras* x = p.extras_.load(std::memory_order_acquire); x != nullptr && x != extras_tombstone) {
+      bool now;
+      {
+        std::lock_guard lock{x->mutex};
+        now = x->ack_to && !x->ack_deferred;
+      }
+      if (now) p.ack_start();
+    }
     ++handled;
   }
   for (;;) {

@@ -28,6 +28,8 @@ struct process_extras {
   snapshot latest;  // the last recovery snapshot; goes to the parent with the exit signal
   std::chrono::milliseconds handler_budget{0};  // the watchdog's budget for this process; 0: default
   std::shared_ptr<class dedicated_runner> dedicated;  // spawn_options::dedicated_thread
+  pid ack_to;                 // spawn_options::ack_to, until the start is acknowledged
+  bool ack_deferred = false;  // init() called defer_start_ack()
 };
 
 }  // namespace respawn::detail

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <utility>
+
 #include "dedicated_runner.hpp"
 #include "deterministic_scheduler.hpp"
 #include "runtime_impl.hpp"
@@ -126,6 +128,11 @@ spawned runtime_impl::spawn(std::unique_ptr<process> owned, const spawn_options&
       x->dedicated = dedicated_runner::start(p, config.messages_per_turn, dedicated_threads);
       p.dedicated_ = true;
     }
+  }
+  if (options.ack_to) {
+    process_extras* x = process_ops::extras_if_alive(p);
+    std::lock_guard lock{x->mutex};
+    x->ack_to = options.ack_to;
   }
   if (options.handler_budget.count() > 0) sched->handler_budget_hint(options.handler_budget);
   if (options.link) {
@@ -298,6 +305,24 @@ void process::stop(exit_reason reason) {
 }
 
 void process::exit(pid to, exit_reason reason) { rt_->send_exit(self_, to, std::move(reason)); }
+
+void process::defer_start_ack() {
+  detail::process_extras* x = extras_.load(std::memory_order_acquire);
+  if (x == nullptr || x == detail::extras_tombstone) return;  // spawned without ack_to: nothing to defer
+  std::lock_guard lock{x->mutex};
+  x->ack_deferred = true;
+}
+
+void process::ack_start() {
+  detail::process_extras* x = extras_.load(std::memory_order_acquire);
+  if (x == nullptr || x == detail::extras_tombstone) return;
+  pid to;
+  {
+    std::lock_guard lock{x->mutex};
+    to = std::exchange(x->ack_to, pid{});  // once
+  }
+  if (to) send(to, start_ack{self_});
+}
 
 timer_ref process::send_after_message(std::chrono::milliseconds delay, message* m) {
   return rt_->timers->add(self_, delay, m);

@@ -110,17 +110,34 @@ supervisor::child& supervisor::add_child(child_spec spec) {
 void supervisor::init() {
   trap_exit(true);
   random_.seed(flags_.seed != 0 ? flags_.seed : (std::uint64_t{self().index} << 32) ^ self().generation);
-  for (auto& c : children_) {
-    if (!start(*c)) {
-      // OTP: a child that fails to start fails the supervisor's start; stop what was started.
-      exit_with_ = exit_reason::other("failed to start child '" + c->spec.id + "': " + c->last_exit->to_string());
-      give_up();
-      return;
-    }
-  }
+  // OTP's acknowledged start: the children start one at a time, each once the one before has
+  // finished its init (a child supervisor: once its whole subtree has), and this supervisor
+  // acknowledges its own start only when all of them have. So a child may look up the names of
+  // the children started before it, and whoever started this tree may use all of it.
+  defer_start_ack();
+  std::vector<std::string> ids;
+  for (auto& c : children_) ids.push_back(c->spec.id);
+  initial_ = true;
+  ops_.push_back(std::make_unique<op>(op{op::kind::start, {}, std::move(ids)}));
+  run_ops();
 }
 
-bool supervisor::start(child& c) {
+// A child failed to start (its start function threw, or it ended before acknowledging): at
+// init, OTP fails the supervisor's start and stops what was started; later, it counts as a crash.
+void supervisor::failed_start(child& c, exit_reason reason, snapshot state) {
+  if (!ops_.empty() && ops_.front()->what == op::kind::start) ops_.pop_front();  // the rest of that group
+  if (initial_) {
+    initial_ = false;
+    c.last_exit = reason;
+    set_pid(c, {});
+    exit_with_ = exit_reason::other("failed to start child '" + c.spec.id + "': " + reason.to_string());
+    give_up();
+    return;
+  }
+  on_child_exit(c, std::move(reason), std::move(state));
+}
+
+bool supervisor::start(child& c, bool acknowledged) {
   ++c.epoch;
   try {
     std::unique_ptr<process> proc = c.spec.start(c.last_snapshot);
@@ -131,6 +148,7 @@ bool supervisor::start(child& c) {
     options.mailbox_bound = c.spec.mailbox_bound;
     options.handler_budget = c.spec.handler_budget;
     options.dedicated_thread = c.spec.dedicated_thread;
+    if (acknowledged) options.ack_to = self();
     set_pid(c, spawn_owned(std::move(proc), options).pid);
     c.started_at = system().now();
     return true;
@@ -185,6 +203,13 @@ void supervisor::handle(message& m) {
     }
     child* c = find(e->from);
     if (c == nullptr) return;
+    if (c == starting_) {
+      // It ended before acknowledging its start.
+      starting_ = nullptr;
+      failed_start(*c, e->reason, std::move(e->state));
+      run_ops();
+      return;
+    }
     if (c == stopping_) {
       // A child being stopped ends through its `down`; but only this signal carries its latest
       // snapshot, which its replacement (one_for_all, rest_for_one, restart_child) starts from.
@@ -193,6 +218,11 @@ void supervisor::handle(message& m) {
     }
     on_child_exit(*c, e->reason, std::move(e->state));
     run_ops();
+  } else if (auto* a = m.get_if<start_ack>()) {
+    if (starting_ != nullptr && starting_->pid == a->pid) {
+      starting_ = nullptr;
+      run_ops();
+    }
   } else if (auto* d = m.get_if<down>()) {
     if (stopping_ != nullptr && d->ref == stopping_->stop_monitor) {
       child& c = *stopping_;
@@ -321,6 +351,7 @@ void supervisor::schedule_restart(std::vector<child*> group, child& crashed) {
 
 void supervisor::give_up() {
   giving_up_ = true;
+  starting_ = nullptr;  // a child still starting is stopped like the others
   // Drop queued starts; stops already queued (or running) still complete.
   std::deque<std::unique_ptr<op>> kept;
   for (auto& o : ops_) {
@@ -371,7 +402,7 @@ void supervisor::finish_stop(child& c) {
 }
 
 void supervisor::run_ops() {
-  while (!ops_.empty() && stopping_ == nullptr) {
+  while (!ops_.empty() && stopping_ == nullptr && starting_ == nullptr) {
     op& o = *ops_.front();
     switch (o.what) {
       case op::kind::stop: {
@@ -384,23 +415,52 @@ void supervisor::run_ops() {
         return;  // finish_stop pops it when the child is down
       }
       case op::kind::start: {
-        std::vector<std::string> ids = std::move(o.ids);
-        ops_.pop_front();
-        for (const std::string& id : ids) {
-          child* c = find(id);
-          if (c == nullptr || c->pid) continue;
-          if (!start(*c)) {
-            // A failed restart counts as a crash of the child: intensity decides whether to retry.
-            on_child_exit(*c, *c->last_exit, snapshot{});
-            break;
+        if (o.ids.empty()) {
+          ops_.pop_front();
+          if (initial_) {
+            initial_ = false;
+            ack_start();  // every child has started
           }
+          continue;
         }
-        continue;
+        child* c = find(o.ids.front());
+        o.ids.erase(o.ids.begin());
+        if (c == nullptr || c->pid) continue;
+        if (!start(*c, true)) {
+          failed_start(*c, *c->last_exit, snapshot{});
+          continue;
+        }
+        starting_ = c;
+        return;  // its start_ack (or its exit) moves the queue on
       }
       case op::kind::exit:
         ops_.clear();
         stop(exit_with_);
         return;
+    }
+  }
+}
+
+pid start_supervisor(runtime& rt, supervisor_spec spec, spawn_options options, std::chrono::milliseconds timeout) {
+  scoped_process me{rt};
+  options.ack_to = me.self();
+  pid sup = rt.spawn<supervisor>(options, std::move(spec));
+  monitor_ref watch = me.monitor(sup);
+  auto until = rt.now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - rt.now());
+    message_ptr m = left.count() > 0 ? me.receive(left) : message_ptr{};
+    if (!m) {
+      rt.exit(sup, exit_reason::kill());
+      throw spawn_error{"supervisor " + sup.to_string() + " had not started after " +
+                        std::to_string(timeout.count()) + " ms"};
+    }
+    if (auto* a = m->get_if<start_ack>(); a != nullptr && a->pid == sup) {
+      me.demonitor(watch);
+      return sup;
+    }
+    if (auto* d = m->get_if<down>(); d != nullptr && d->ref == watch) {
+      throw spawn_error{"supervisor " + sup.to_string() + " failed to start: " + d->reason.to_string()};
     }
   }
 }

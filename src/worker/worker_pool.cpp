@@ -386,14 +386,9 @@ worker_pool_handle start_worker_pool(runtime& rt, worker_pool_config config) {
   std::string name = config.name;
   spawn_options options;
   options.name = name + ".sup";
-  pid sup = rt.spawn<supervisor>(options, pool_spec(config));
-  // The manager registers its name in its supervisor's init, which runs asynchronously: wait for
-  // it (bounded) so that the caller can send to the manager at once.
-  auto deadline = clock::now() + std::chrono::seconds{10};
-  pid manager;
-  while (!(manager = rt.whereis(name)) && rt.alive(sup) && clock::now() < deadline) {
-    std::this_thread::yield();
-  }
+  // An acknowledged start: when it returns, the manager has registered its name.
+  pid sup = start_supervisor(rt, pool_spec(config), options);
+  pid manager = rt.whereis(name);
   if (!manager) throw std::runtime_error{"worker pool " + name + " did not start"};
   return {sup, manager};
 }
