@@ -5,7 +5,9 @@
 #include <sqlite3.h>
 
 #include <cassert>
+#include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <future>
 #include <unordered_map>
 #include <utility>
@@ -48,6 +50,14 @@ void configure(sqlite_connection& db, const sqlite_options& options, bool wal) {
   db.exec(synchronous_pragma(options.synchronous));
 }
 
+// The writer's connection only. A larger page cache (32 MiB instead of 2) keeps the hot pages of
+// the tables and the five indexes in memory as the file grows; savepoint journals (used only when
+// a transaction is run again write by write) stay in memory instead of a temporary file.
+void configure_writer(sqlite_connection& db) {
+  db.exec("PRAGMA cache_size = -32768");
+  db.exec("PRAGMA temp_store = MEMORY");
+}
+
 jobs::job_state parse_state(const std::string& text) {
   return nlohmann::json::parse(text).get<jobs::job_state>();
 }
@@ -60,27 +70,108 @@ std::optional<jobs::job_state> load_state(sqlite_connection& db, job_id id) {
   return parse_state(s->column_text(0));
 }
 
+bool job_exists(sqlite_connection& db, job_id id) {
+  auto s = db.prepare("SELECT 1 FROM jobs WHERE id = ?1");
+  s->bind(1, static_cast<std::int64_t>(id));
+  return s->step();
+}
+
 std::optional<std::int64_t> retry_at_column(const jobs::job_state& state) {
   if (!state.retry_at) return std::nullopt;
   return jobs::to_microseconds(*state.retry_at);
 }
 
-void insert_event(sqlite_connection& db, const jobs::event& e) {
+void append_integer(std::string& out, std::int64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+  out.append(digits, end);
+}
+
+void append_unsigned(std::string& out, std::uint64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(std::begin(digits), std::end(digits), value).ptr;
+  out.append(digits, end);
+}
+
+// `null` costs no DOM walk; anything else is nlohmann's own dump.
+void append_json(std::string& out, const nlohmann::json& value) {
+  if (value.is_null()) {
+    out += "null";
+  } else {
+    out += value.dump();
+  }
+}
+
+// The state row's JSON: the same document as nlohmann::json(state).dump() (reads parse it with
+// jobs::from_json, the tests compare the parse with the fold), written straight into `out` with
+// the request's JSON given. Building the document as a nlohmann tree first cost a dozen heap
+// allocations and most of a write's CPU; every event rewrites this row.
+void write_state_json(std::string& out, const jobs::job_state& state, std::string_view request_json) {
+  out.clear();
+  out += "{\"id\":";
+  append_unsigned(out, state.id);
+  out += ",\"request\":";
+  out += request_json;
+  out += ",\"status\":\"";
+  out += jobs::to_string(state.status);
+  out += "\",\"last_sequence\":";
+  append_unsigned(out, state.last_sequence);
+  out += ",\"attempts\":";
+  append_unsigned(out, state.attempts);
+  out += ",\"created_at_us\":";
+  append_integer(out, jobs::to_microseconds(state.created_at));
+  out += ",\"updated_at_us\":";
+  append_integer(out, jobs::to_microseconds(state.updated_at));
+  out += ",\"retry_at_us\":";
+  if (state.retry_at) {
+    append_integer(out, jobs::to_microseconds(*state.retry_at));
+  } else {
+    out += "null";
+  }
+  out += ",\"last_error\":";
+  if (state.last_error.empty()) {
+    out += "\"\"";
+  } else {
+    out += nlohmann::json(state.last_error).dump();  // escaping
+  }
+  out += ",\"result\":";
+  append_json(out, state.result);
+  out += ",\"progress\":";
+  append_json(out, state.progress);
+  out += ",\"snapshot\":";
+  append_json(out, state.snapshot);
+  out += ",\"outputs\":";
+  append_unsigned(out, state.outputs);
+  out += ",\"cancel_requested\":";
+  out += state.cancel_requested ? "true" : "false";
+  out += '}';
+}
+
+std::string request_json(const jobs::job_request& request) { return nlohmann::json(request).dump(); }
+
+void insert_event(sqlite_connection& db, const jobs::event& e, sqlite_job_store_text& text) {
   auto s = db.prepare(
       "INSERT INTO events (job_id, sequence, time_us, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
+  if (e.payload.is_object() && e.payload.empty()) {
+    text.payload = "{}";
+  } else {
+    text.payload = e.payload.dump();
+  }
   s->bind(1, static_cast<std::int64_t>(e.job))
       .bind(2, static_cast<std::int64_t>(e.sequence))
       .bind(3, jobs::to_microseconds(e.time))
       .bind(4, jobs::to_string(e.type))
-      .bind(5, std::string_view(e.payload.dump()));
+      .bind(5, std::string_view(text.payload));
   s->step();
 }
 
-void insert_job(sqlite_connection& db, const jobs::job_state& state) {
+void insert_job(sqlite_connection& db, const jobs::job_state& state, std::string_view request,
+                sqlite_job_store_text& text) {
   auto s = db.prepare(
       "INSERT INTO jobs (id, user_name, kind, priority, idempotency_key, status, attempts, "
       "last_sequence, created_at_us, updated_at_us, retry_at_us, state) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  write_state_json(text.state, state, request);
   s->bind(1, static_cast<std::int64_t>(state.id))
       .bind(2, std::string_view(state.request.user))
       .bind(3, std::string_view(state.request.kind))
@@ -92,21 +183,23 @@ void insert_job(sqlite_connection& db, const jobs::job_state& state) {
       .bind(9, jobs::to_microseconds(state.created_at))
       .bind(10, jobs::to_microseconds(state.updated_at))
       .bind(11, retry_at_column(state))
-      .bind(12, std::string_view(nlohmann::json(state).dump()));
+      .bind(12, std::string_view(text.state));
   s->step();
 }
 
-void update_job(sqlite_connection& db, const jobs::job_state& state) {
+void update_job(sqlite_connection& db, const jobs::job_state& state, std::string_view request,
+                sqlite_job_store_text& text) {
   auto s = db.prepare(
       "UPDATE jobs SET status = ?2, attempts = ?3, last_sequence = ?4, updated_at_us = ?5, "
       "retry_at_us = ?6, state = ?7 WHERE id = ?1");
+  write_state_json(text.state, state, request);
   s->bind(1, static_cast<std::int64_t>(state.id))
       .bind(2, jobs::to_string(state.status))
       .bind(3, std::int64_t{state.attempts})
       .bind(4, static_cast<std::int64_t>(state.last_sequence))
       .bind(5, jobs::to_microseconds(state.updated_at))
       .bind(6, retry_at_column(state))
-      .bind(7, std::string_view(nlohmann::json(state).dump()));
+      .bind(7, std::string_view(text.state));
   s->step();
 }
 
@@ -122,13 +215,17 @@ bool limit_ok(std::size_t limit) { return limit >= 1 && limit <= 10'000; }
 struct sqlite_job_store::write_scope {
   const state_map& transaction;  // states written by the earlier writes of the open transaction
   const state_map& committed;    // the writer's cache of committed states
+  sqlite_job_store_text& text;            // the writer's reusable buffers
   state_map own{};               // states this write has written so far
+  // Set by a write just before its first statement that changes the database. A write refused
+  // before that (write_failure) has nothing to undo; after it, only a rollback can undo it.
+  bool changed = false;
 
-  jobs::job_state* find_own(job_id id) {
+  job_entry* find_own(job_id id) {
     auto it = own.find(id);
     return it == own.end() ? nullptr : &it->second;
   }
-  const jobs::job_state* find_earlier(job_id id) const {
+  const job_entry* find_earlier(job_id id) const {
     if (auto it = transaction.find(id); it != transaction.end()) return &it->second;
     if (auto it = committed.find(id); it != committed.end()) return &it->second;
     return nullptr;
@@ -150,13 +247,31 @@ store_result<std::unique_ptr<sqlite_job_store>> sqlite_job_store::open(sqlite_op
   try {
     store->writer_db_ = std::make_unique<sqlite_connection>(o.path, o.fault.get());
     configure(*store->writer_db_, o, !memory);
+    configure_writer(*store->writer_db_);
     if (auto error = prepare_sqlite_schema(*store->writer_db_)) return *error;
     if (!memory) {
       store->reader_db_ = std::make_unique<sqlite_connection>(o.path, o.fault.get());
       configure(*store->reader_db_, o, false);
     }
+    if (!memory && o.checkpoint_pages > 0) {
+      // Not under the fault hook: checkpoints are not part of any write, and the countdown must
+      // count the same statements whatever the background thread is doing.
+      store->checkpoint_db_ = std::make_unique<sqlite_connection>(o.path, nullptr);
+      configure(*store->checkpoint_db_, o, false);  // the same synchronous: a checkpoint syncs
+    }
   } catch (const sqlite_failure& failure) {
     return io_error(failure);
+  }
+  if (store->checkpoint_db_) {
+    // Replaces SQLite's autocheckpoint (itself a WAL hook) on the writer's connection.
+    sqlite3_wal_hook(
+        store->writer_db_->handle(),
+        [](void* self, sqlite3*, const char*, int pages) {
+          static_cast<sqlite_job_store*>(self)->request_checkpoint(pages);
+          return SQLITE_OK;
+        },
+        store.get());
+    store->checkpointer_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
   }
   store->writer_ = std::thread([s = store.get()] { s->writer_loop(); });
   return store;
@@ -171,12 +286,57 @@ sqlite_job_store::~sqlite_job_store() {
   }
   queue_ready_.notify_one();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_wanted_.notify_one();
+  if (checkpointer_.joinable()) checkpointer_.join();
 }
 
 sqlite_store_stats sqlite_job_store::stats() const {
   return sqlite_store_stats{.transactions = transactions_.load(),
                             .writes = writes_.load(),
-                            .writes_failed = writes_failed_.load()};
+                            .writes_failed = writes_failed_.load(),
+                            .reruns = reruns_.load(),
+                            .checkpoints = checkpoints_.load()};
+}
+
+// Writer thread, after each commit, with the WAL's size in pages. Past the threshold the
+// background thread is asked to checkpoint; far past it (the background thread cannot keep up,
+// or a reader pins the WAL) the writer checkpoints itself, as SQLite's autocheckpoint would.
+void sqlite_job_store::request_checkpoint(int wal_pages) {
+  const auto pages = static_cast<std::uint64_t>(wal_pages);
+  if (pages < options_.checkpoint_pages) return;
+  if (pages >= 8ull * options_.checkpoint_pages) {
+    sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+    return;
+  }
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    if (checkpoint_due_) return;
+    checkpoint_due_ = true;
+  }
+  checkpoint_wanted_.notify_one();
+}
+
+// A PASSIVE checkpoint copies what it can of the WAL into the database without taking the write
+// lock, so the writer keeps committing meanwhile; once a checkpoint has caught up, the writer's
+// next transaction starts the WAL again from its beginning. The database file's fsync happens
+// here, not on the writer's path.
+void sqlite_job_store::checkpoint_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_wanted_.wait(lock, [&] { return checkpoint_due_ || checkpoint_stopping_; });
+      if (checkpoint_stopping_) return;
+      checkpoint_due_ = false;
+    }
+    sqlite3_wal_checkpoint_v2(checkpoint_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                              nullptr, nullptr);
+    checkpoints_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // thread-safe
@@ -217,6 +377,14 @@ void sqlite_job_store::writer_loop() {
   }
 }
 
+// One transaction for the whole batch. First pass: the writes run one after the other with no
+// savepoint. A write refused before it changed anything (write_failure with scope.changed unset:
+// every refusal the seam defines is found that way) fails alone and the pass goes on. A write
+// that failed after changing the database (a statement failed: an I/O error, an injected fault)
+// can only be undone with the whole transaction: then the transaction is rolled back and run
+// again with every other write in its own savepoint, as SQLite's statement journal allows, so the
+// failure stays that write's alone. Savepoints cost a copy of every page a write touches into
+// the statement journal, which is why the first pass does without them.
 void sqlite_job_store::run_transaction(std::deque<write>& batch) {
   std::vector<std::optional<store_error>> outcomes(batch.size());
   state_map transaction_states;
@@ -234,41 +402,85 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
     auto rollback = [&](const char* sql) {
       if (!db.exec_unfaulted(sql)) broken_ = true;
     };
+    auto begin = [&] {
+      try {
+        db.run("BEGIN IMMEDIATE");
+        return true;
+      } catch (const sqlite_failure& failure) {
+        fail_all(io_error(failure));
+        if (db.in_transaction()) rollback("ROLLBACK");
+        return false;
+      }
+    };
+    auto keep = [&](write_scope& scope) {
+      for (auto& [id, entry] : scope.own) transaction_states.insert_or_assign(id, std::move(entry));
+    };
 
     bool began = false;
     if (broken_) {
       fail_all(store_error{store_errc::io_error,
                            "the store stopped writing after a failed rollback: reopen it"});
     } else {
-      try {
-        db.run("BEGIN IMMEDIATE");
-        began = true;
-      } catch (const sqlite_failure& failure) {
-        fail_all(io_error(failure));
-        if (db.in_transaction()) rollback("ROLLBACK");
-      }
+      began = begin();
     }
-    for (std::size_t i = 0; began && i < batch.size() && !broken_; ++i) {
+    std::optional<std::size_t> failed_in_place;  // the write whose statement failed, if one did
+    for (std::size_t i = 0; began && i < batch.size(); ++i) {
+      write_scope scope{.transaction = transaction_states, .committed = state_cache_, .text = text_};
       try {
-        db.run("SAVEPOINT w");
-      } catch (const sqlite_failure& failure) {
-        outcomes[i] = io_error(failure);
-        continue;
-      }
-      try {
-        write_scope scope{.transaction = transaction_states, .committed = state_cache_};
         batch[i].run(db, scope);
-        db.run("RELEASE w");
-        for (auto& [id, state] : scope.own) transaction_states.insert_or_assign(id, std::move(state));
+        keep(scope);
         continue;
       } catch (const write_failure& failure) {
         outcomes[i] = failure.error;
       } catch (const sqlite_failure& failure) {
         outcomes[i] = io_error(failure);
+        scope.changed = true;  // a failed statement may have left part of its work behind
       } catch (const std::exception& e) {  // e.g. a malformed state row: the write fails alone
         outcomes[i] = store_error{store_errc::io_error, std::string("unreadable data: ") + e.what()};
       }
-      rollback("ROLLBACK TO w; RELEASE w");
+      if (scope.changed) {
+        failed_in_place = i;
+        break;
+      }
+    }
+    if (began && failed_in_place) {
+      // Undo everything, then run every write but the failed one again, each in a savepoint.
+      // The writes refused in the first pass run again too: what they were checked against may
+      // differ now that the failed write is not in the transaction.
+      reruns_.fetch_add(1, std::memory_order_relaxed);
+      rollback("ROLLBACK");
+      transaction_states.clear();
+      for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        if (i != *failed_in_place) outcomes[i].reset();
+      }
+      began = !broken_ && begin();
+      for (std::size_t i = 0; began && i < batch.size() && !broken_; ++i) {
+        if (i == *failed_in_place) continue;
+        try {
+          db.run("SAVEPOINT w");
+        } catch (const sqlite_failure& failure) {
+          outcomes[i] = io_error(failure);
+          continue;
+        }
+        try {
+          write_scope scope{.transaction = transaction_states, .committed = state_cache_,
+                            .text = text_};
+          batch[i].run(db, scope);
+          db.run("RELEASE w");
+          keep(scope);
+          continue;
+        } catch (const write_failure& failure) {
+          outcomes[i] = failure.error;
+        } catch (const sqlite_failure& failure) {
+          outcomes[i] = io_error(failure);
+        } catch (const std::exception& e) {
+          outcomes[i] = store_error{store_errc::io_error, std::string("unreadable data: ") + e.what()};
+        }
+        rollback("ROLLBACK TO w; RELEASE w");
+      }
+      if (broken_) {
+        fail_all(store_error{store_errc::io_error, "a rollback failed: the store stopped writing"});
+      }
     }
     if (began) {
       try {
@@ -288,11 +500,11 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
   }
   // Only committed states enter the cache; a final job takes no more events, so it leaves it.
   if (commit_succeeded && options_.state_cache_max > 0) {
-    for (auto& [id, state] : transaction_states) {
-      if (jobs::is_final(state.status)) {
+    for (auto& [id, entry] : transaction_states) {
+      if (jobs::is_final(entry.state.status)) {
         state_cache_.erase(id);
       } else {
-        state_cache_.insert_or_assign(id, std::move(state));
+        state_cache_.insert_or_assign(id, std::move(entry));
       }
     }
     if (state_cache_.size() > options_.state_cache_max) state_cache_.clear();
@@ -315,7 +527,7 @@ store_result<job_id> sqlite_job_store::allocate_id() {
     auto future = promise.get_future();
     enqueue(write{
         .run =
-            [first, block](sqlite_connection& db, write_scope&) {
+            [first, block](sqlite_connection& db, write_scope& scope) {
               {
                 auto s = db.prepare("SELECT value FROM meta WHERE key = 'next_job_id'");
                 if (!s->step()) {
@@ -323,6 +535,7 @@ store_result<job_id> sqlite_job_store::allocate_id() {
                 }
                 *first = s->column_int64(0);
               }
+              scope.changed = true;
               auto s = db.prepare("UPDATE meta SET value = ?1 WHERE key = 'next_job_id'");
               s->bind(1, *first + block);
               s->step();
@@ -345,37 +558,59 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
   auto run = [outcomes, submissions = std::move(batch)](sqlite_connection& db,
                                                         write_scope& scope) {
     outcomes->clear();
+    // First everything that may refuse the batch (nothing is written yet), then the inserts.
+    // Jobs of this batch that earlier ones in it must see: their keys and ids.
+    std::vector<const submission*> fresh;
     for (const submission& s : submissions) {
       if (s.id == 0) throw write_failure{{store_errc::invalid_request, "job id 0: allocate ids first"}};
       if (s.request.idempotency_key) {
-        auto q = db.prepare("SELECT state FROM jobs WHERE user_name = ?1 AND idempotency_key = ?2");
-        q->bind(1, std::string_view(s.request.user)).bind(2, std::string_view(*s.request.idempotency_key));
-        if (q->step()) {
-          const jobs::job_state existing = parse_state(q->column_text(0));
-          if (!existing.request.same_request_as(s.request)) {
+        const submission* earlier = nullptr;
+        for (const submission* f : fresh) {
+          if (f->request.user == s.request.user && f->request.idempotency_key == s.request.idempotency_key) {
+            earlier = f;
+            break;
+          }
+        }
+        std::optional<jobs::job_state> existing;
+        if (earlier != nullptr) {
+          existing = scope.find_own(earlier->id)->state;
+        } else {
+          auto q = db.prepare("SELECT state FROM jobs WHERE user_name = ?1 AND idempotency_key = ?2");
+          q->bind(1, std::string_view(s.request.user)).bind(2, std::string_view(*s.request.idempotency_key));
+          if (q->step()) existing = parse_state(q->column_text(0));
+        }
+        if (existing) {
+          if (!existing->request.same_request_as(s.request)) {
             throw write_failure{{store_errc::idempotency_conflict,
                                  "user " + s.request.user + "'s idempotency key \"" +
                                      *s.request.idempotency_key + "\" names job " +
-                                     std::to_string(existing.id) +
+                                     std::to_string(existing->id) +
                                      ", submitted with a different request"}};
           }
-          outcomes->push_back(submit_outcome{.id = existing.id, .existing = true});
+          outcomes->push_back(submit_outcome{.id = existing->id, .existing = true});
           continue;
         }
       }
-      if (load_state(db, s.id)) {
+      if (scope.find_own(s.id) != nullptr || scope.find_earlier(s.id) != nullptr ||
+          job_exists(db, s.id)) {
         throw write_failure{{store_errc::invalid_request,
                              "job id " + std::to_string(s.id) + " is already used"}};
       }
       const jobs::event submitted = jobs::make_submitted(s.id, s.time, s.request);
-      jobs::job_state state;
-      if (auto error = jobs::apply(state, submitted)) {
+      job_entry entry;
+      if (auto error = jobs::apply(entry.state, submitted)) {
         throw write_failure{{store_errc::invalid_request, error->message}};
       }
-      insert_event(db, submitted);
-      insert_job(db, state);
-      scope.own.insert_or_assign(s.id, std::move(state));
+      entry.request_json = request_json(entry.state.request);
+      scope.own.insert_or_assign(s.id, std::move(entry));
+      fresh.push_back(&s);
       outcomes->push_back(submit_outcome{.id = s.id, .existing = false});
+    }
+    scope.changed = true;
+    for (const submission* s : fresh) {
+      const job_entry& entry = *scope.find_own(s->id);
+      insert_event(db, jobs::make_submitted(s->id, s->time, s->request), scope.text);
+      insert_job(db, entry.state, entry.request_json, scope.text);
     }
   };
   enqueue(write{.run = std::move(run),
@@ -394,29 +629,34 @@ void sqlite_job_store::append_async(std::vector<jobs::event> events, append_call
     return;
   }
   auto run = [appended = std::move(events)](sqlite_connection& db, write_scope& scope) {
+    // First the fold (which may refuse the append: nothing is written yet), then the writes.
     std::vector<job_id> order;  // jobs whose rows this write rewrites, once each
     for (const jobs::event& e : appended) {
-      jobs::job_state* state = scope.find_own(e.job);
-      if (state == nullptr) {
-        std::optional<jobs::job_state> base;
-        if (const jobs::job_state* earlier = scope.find_earlier(e.job)) {
+      job_entry* entry = scope.find_own(e.job);
+      if (entry == nullptr) {
+        job_entry base;
+        if (const job_entry* earlier = scope.find_earlier(e.job)) {
           base = *earlier;
+        } else if (auto loaded = load_state(db, e.job)) {
+          base.request_json = request_json(loaded->request);
+          base.state = std::move(*loaded);
         } else {
-          base = load_state(db, e.job);
-        }
-        if (!base) {
           throw write_failure{{store_errc::not_found,
                                "append to job " + std::to_string(e.job) + ", which does not exist"}};
         }
-        state = &scope.own.emplace(e.job, std::move(*base)).first->second;
+        entry = &scope.own.emplace(e.job, std::move(base)).first->second;
         order.push_back(e.job);
       }
-      if (auto error = jobs::apply(*state, e)) {
+      if (auto error = jobs::apply(entry->state, e)) {
         throw write_failure{{store_errc::invalid_transition, error->message}};
       }
-      insert_event(db, e);
     }
-    for (job_id id : order) update_job(db, *scope.find_own(id));
+    scope.changed = true;
+    for (const jobs::event& e : appended) insert_event(db, e, scope.text);
+    for (job_id id : order) {
+      const job_entry& entry = *scope.find_own(id);
+      update_job(db, entry.state, entry.request_json, scope.text);
+    }
   };
   enqueue(write{.run = std::move(run),
                 .done = [callback = std::move(done)](std::optional<store_error> error) {
