@@ -5,8 +5,11 @@
 // the disk's fsync latency. Prints one JSON line per run.
 //
 //   respawn-store-bench [--scenario submit|append|engine] [--submitters N] [--batch B]
-//                       [--seconds S] [--jobs N] [--inflight K] [--drivers D]
+//                       [--seconds S] [--jobs N] [--inflight K] [--drivers D] [--gather-us U]
 //                       [--synchronous full|normal|off] [--dir DIR]
+//
+// --gather-us sets the store's gather_wait (how long the writer may wait for more writes after a
+// transaction that had several); the default is the store's.
 //
 // submit / append: a write is one submit (of B jobs) or one append (of B progress events);
 // records_per_s counts jobs or events.
@@ -52,13 +55,14 @@ struct options {
   int jobs = 20'000;    // engine: jobs to run
   int inflight = 64;    // engine: jobs in flight at once
   int drivers = 2;      // engine: threads that issue the next write when one is acknowledged
+  int gather_us = -1;   // the store's gather_wait in microseconds; -1: its default
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "respawn-store-bench: %s\nusage: respawn-store-bench [--scenario submit|append|engine] "
                "[--submitters N] [--batch B] [--seconds S] [--jobs N] [--inflight K] [--drivers D] "
-               "[--synchronous full|normal|off] [--dir DIR]\n",
+               "[--gather-us U] [--synchronous full|normal|off] [--dir DIR]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -78,6 +82,7 @@ options parse(int argc, char** argv) {
     else if (flag == "--jobs") o.jobs = std::stoi(value);
     else if (flag == "--inflight") o.inflight = std::stoi(value);
     else if (flag == "--drivers") o.drivers = std::stoi(value);
+    else if (flag == "--gather-us") o.gather_us = std::stoi(value);
     else usage("unknown option " + flag);
   }
   if (o.scenario != "submit" && o.scenario != "append" && o.scenario != "engine") {
@@ -244,7 +249,9 @@ int main(int argc, char** argv) {
   // The store's own threads are those that appear while it opens (its writer, and a background
   // checkpointer in later versions); the writer is the busiest of them.
   const std::set<long> threads_before = thread_ids();
-  auto opened = store::sqlite_job_store::open({.path = path, .synchronous = sync_mode(o.synchronous)});
+  store::sqlite_options store_options{.path = path, .synchronous = sync_mode(o.synchronous)};
+  if (o.gather_us >= 0) store_options.gather_wait = std::chrono::microseconds(o.gather_us);
+  auto opened = store::sqlite_job_store::open(std::move(store_options));
   if (!opened.ok()) {
     std::fprintf(stderr, "respawn-store-bench: %s\n", opened.error().message.c_str());
     return 1;
@@ -303,6 +310,10 @@ int main(int argc, char** argv) {
         {"writer_busy", writer_cpu / (run.seconds * 1e6)},
         {"store_threads_cpu_us_per_write", store_threads_cpu / w},
         {"process_cpu_us_per_write", cpu / w},
+        {"wal_pages_per_transaction",
+         transactions == 0 ? 0.0
+                           : static_cast<double>(after.wal_pages - before.wal_pages) /
+                                 static_cast<double>(transactions)},
         {"job_latency_p50_us", pct(0.50)},
         {"job_latency_p99_us", pct(0.99)},
     };

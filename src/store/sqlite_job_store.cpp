@@ -262,15 +262,17 @@ store_result<std::unique_ptr<sqlite_job_store>> sqlite_job_store::open(sqlite_op
   } catch (const sqlite_failure& failure) {
     return io_error(failure);
   }
-  if (store->checkpoint_db_) {
+  if (!memory) {
     // Replaces SQLite's autocheckpoint (itself a WAL hook) on the writer's connection.
     sqlite3_wal_hook(
         store->writer_db_->handle(),
         [](void* self, sqlite3*, const char*, int pages) {
-          static_cast<sqlite_job_store*>(self)->request_checkpoint(pages);
+          static_cast<sqlite_job_store*>(self)->after_commit(pages);
           return SQLITE_OK;
         },
         store.get());
+  }
+  if (store->checkpoint_db_) {
     store->checkpointer_ = std::thread([s = store.get()] { s->checkpoint_loop(); });
   }
   store->writer_ = std::thread([s = store.get()] { s->writer_loop(); });
@@ -299,16 +301,23 @@ sqlite_store_stats sqlite_job_store::stats() const {
                             .writes = writes_.load(),
                             .writes_failed = writes_failed_.load(),
                             .reruns = reruns_.load(),
-                            .checkpoints = checkpoints_.load()};
+                            .checkpoints = checkpoints_.load(),
+                            .wal_pages = wal_pages_.load()};
 }
 
 // Writer thread, after each commit, with the WAL's size in pages. Past the threshold the
 // background thread is asked to checkpoint; far past it (the background thread cannot keep up,
 // or a reader pins the WAL) the writer checkpoints itself, as SQLite's autocheckpoint would.
-void sqlite_job_store::request_checkpoint(int wal_pages) {
+// Without a background thread (checkpoint_pages 0) it is SQLite's autocheckpoint exactly.
+void sqlite_job_store::after_commit(int wal_pages) {
   const auto pages = static_cast<std::uint64_t>(wal_pages);
-  if (pages < options_.checkpoint_pages) return;
-  if (pages >= 8ull * options_.checkpoint_pages) {
+  // The WAL only grows, except when a transaction starts it again from the beginning.
+  wal_pages_.fetch_add(pages >= wal_size_seen_ ? pages - wal_size_seen_ : pages,
+                       std::memory_order_relaxed);
+  wal_size_seen_ = pages;
+  const std::uint64_t threshold = checkpoint_db_ ? options_.checkpoint_pages : 1'000;
+  if (pages < threshold) return;
+  if (!checkpoint_db_ || pages >= 8ull * threshold) {
     sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
                               nullptr);
     return;
@@ -355,23 +364,38 @@ void sqlite_job_store::enqueue(write w) {
     return;
   }
   queue_.push_back(std::move(w));
+  // While the writer gathers a batch it wants waking only once the batch is complete.
+  const bool wake = queue_.size() >= wake_at_;
   lock.unlock();
-  queue_ready_.notify_one();
+  if (wake) queue_ready_.notify_one();
 }
 
 void sqlite_job_store::writer_loop() {
   std::deque<write> batch;
+  std::size_t last_batch = 0;
   for (;;) {
     {
       std::unique_lock lock(queue_mutex_);
       queue_ready_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued has run
+      // Concurrent writers answer a commit with their next writes a few microseconds after its
+      // acknowledgements: had the previous transaction company, give them that long to join
+      // this one rather than commit a handful now and the rest one fsync later. Never when the
+      // last transaction had a single write: a lone write goes at once.
+      const std::size_t want = std::min(last_batch, options_.batch_max);
+      if (want > 1 && queue_.size() < want && options_.gather_wait.count() > 0 && !stopping_) {
+        wake_at_ = want;
+        queue_ready_.wait_for(lock, options_.gather_wait,
+                              [&] { return queue_.size() >= want || stopping_; });
+        wake_at_ = 1;
+      }
       // Everything that arrived while the previous commit was in flight (up to batch_max).
       while (!queue_.empty() && batch.size() < options_.batch_max) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
+    last_batch = batch.size();
     run_transaction(batch);
     batch.clear();
   }

@@ -42,6 +42,10 @@ struct sqlite_options {
   std::uint32_t id_block_size = 1'024;  // ids reserved per durable reservation
   std::size_t queue_max = 65'536;       // writes waiting for the writer; past it: overloaded
   std::size_t batch_max = 4'096;        // writes per transaction at most
+  // How long the writer may wait for more writes before a transaction when the previous one
+  // carried several and fewer have queued since: concurrent callers answer an acknowledgement
+  // with their next write within microseconds. 0: never wait. A lone write never waits.
+  std::chrono::microseconds gather_wait{200};
   // Committed states of unfinished jobs the writer keeps, so that an append needs neither a read
   // nor a JSON parse of the row; past this many the writer forgets them all and reads again.
   std::size_t state_cache_max = 100'000;
@@ -65,6 +69,7 @@ struct sqlite_store_stats {
   std::uint64_t writes_failed = 0;  // of which failed (rolled back)
   std::uint64_t reruns = 0;         // transactions rolled back and run again write by write
   std::uint64_t checkpoints = 0;    // background checkpoints run
+  std::uint64_t wal_pages = 0;      // pages the commits wrote to the WAL (file databases)
 };
 
 class sqlite_job_store final : public job_store {
@@ -112,7 +117,7 @@ class sqlite_job_store final : public job_store {
   void writer_loop();
   void run_transaction(std::deque<write>& batch);
   void checkpoint_loop();
-  void request_checkpoint(int wal_pages);  // the writer's WAL hook
+  void after_commit(int wal_pages);  // the writer's WAL hook: counts pages, asks for checkpoints
   template <class F>
   auto read(F&& f) -> decltype(f(std::declval<sqlite_connection&>()));
 
@@ -126,6 +131,7 @@ class sqlite_job_store final : public job_store {
   std::mutex queue_mutex_{};
   std::condition_variable queue_ready_{};
   std::deque<write> queue_{};  // bounded by options_.queue_max
+  std::size_t wake_at_ = 1;    // queue_mutex_: wake the writer once the queue holds this many
   bool stopping_ = false;
   bool broken_ = false;  // writer thread only: a rollback failed, the connection is unusable
   // Writer thread only: committed states of unfinished jobs, equal to their rows, because only
@@ -150,6 +156,8 @@ class sqlite_job_store final : public job_store {
   std::atomic<std::uint64_t> writes_failed_{0};
   std::atomic<std::uint64_t> reruns_{0};
   std::atomic<std::uint64_t> checkpoints_{0};
+  std::atomic<std::uint64_t> wal_pages_{0};
+  std::uint64_t wal_size_seen_ = 0;  // writer thread only: the WAL's pages after the last commit
 };
 
 }  // namespace respawn::store
