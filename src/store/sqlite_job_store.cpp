@@ -18,8 +18,9 @@
 namespace respawn::store {
 namespace {
 
-// Thrown by a write's body to fail that write alone with a store_error (its savepoint is rolled
-// back, the rest of the transaction goes on).
+// Thrown by a write's body to fail that write alone with a store_error. Before the write changed
+// anything (scope.changed unset) the transaction simply goes on; after, it is rolled back and the
+// other writes run again, each in a savepoint (run_transaction).
 struct write_failure {
   store_error error;
 };
@@ -68,12 +69,6 @@ std::optional<jobs::job_state> load_state(sqlite_connection& db, job_id id) {
   s->bind(1, static_cast<std::int64_t>(id));
   if (!s->step()) return std::nullopt;
   return parse_state(s->column_text(0));
-}
-
-bool job_exists(sqlite_connection& db, job_id id) {
-  auto s = db.prepare("SELECT 1 FROM jobs WHERE id = ?1");
-  s->bind(1, static_cast<std::int64_t>(id));
-  return s->step();
 }
 
 std::optional<std::int64_t> retry_at_column(const jobs::job_state& state) {
@@ -149,20 +144,30 @@ void write_state_json(std::string& out, const jobs::job_state& state, std::strin
 
 std::string request_json(const jobs::job_request& request) { return nlohmann::json(request).dump(); }
 
-void insert_event(sqlite_connection& db, const jobs::event& e, sqlite_job_store_text& text) {
+
+void insert_event_text(sqlite_connection& db, job_id job, std::uint64_t sequence, jobs::job_time time,
+                       jobs::event_type type, std::string_view payload) {
   auto s = db.prepare(
       "INSERT INTO events (job_id, sequence, time_us, type, payload) VALUES (?1, ?2, ?3, ?4, ?5)");
+  s->bind(1, static_cast<std::int64_t>(job))
+      .bind(2, static_cast<std::int64_t>(sequence))
+      .bind(3, jobs::to_microseconds(time))
+      .bind(4, jobs::to_string(type))
+      .bind(5, payload);
+  s->step();
+}
+
+void insert_event(sqlite_connection& db, const jobs::event& e, sqlite_job_store_text& text) {
   if (e.payload.is_object() && e.payload.empty()) {
     text.payload = "{}";
   } else {
     text.payload = e.payload.dump();
   }
-  s->bind(1, static_cast<std::int64_t>(e.job))
-      .bind(2, static_cast<std::int64_t>(e.sequence))
-      .bind(3, jobs::to_microseconds(e.time))
-      .bind(4, jobs::to_string(e.type))
-      .bind(5, std::string_view(text.payload));
-  s->step();
+  insert_event_text(db, e.job, e.sequence, e.time, e.type, text.payload);
+}
+
+write_failure already_used(job_id id) {
+  return write_failure{{store_errc::invalid_request, "job id " + std::to_string(id) + " is already used"}};
 }
 
 void insert_job(sqlite_connection& db, const jobs::job_state& state, std::string_view request,
@@ -184,7 +189,12 @@ void insert_job(sqlite_connection& db, const jobs::job_state& state, std::string
       .bind(10, jobs::to_microseconds(state.updated_at))
       .bind(11, retry_at_column(state))
       .bind(12, std::string_view(text.state));
-  s->step();
+  try {
+    s->step();
+  } catch (const sqlite_failure& failure) {
+    if (failure.code() == SQLITE_CONSTRAINT_PRIMARYKEY) throw already_used(state.id);
+    throw;
+  }
 }
 
 void update_job(sqlite_connection& db, const jobs::job_state& state, std::string_view request,
@@ -615,17 +625,17 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
           continue;
         }
       }
-      if (scope.find_own(s.id) != nullptr || scope.find_earlier(s.id) != nullptr ||
-          job_exists(db, s.id)) {
-        throw write_failure{{store_errc::invalid_request,
-                             "job id " + std::to_string(s.id) + " is already used"}};
+      // An id in use by an unfinished job is known here; one of a finished job only to the
+      // INSERT's primary key (insert_job), which saves every submission a lookup.
+      if (scope.find_own(s.id) != nullptr || scope.find_earlier(s.id) != nullptr) {
+        throw already_used(s.id);
       }
-      const jobs::event submitted = jobs::make_submitted(s.id, s.time, s.request);
+      jobs::event submitted = jobs::make_submitted(s.id, s.time, s.request);
       job_entry entry;
       if (auto error = jobs::apply(entry.state, submitted)) {
         throw write_failure{{store_errc::invalid_request, error->message}};
       }
-      entry.request_json = request_json(entry.state.request);
+      entry.request_json = submitted.payload.at("request").dump();
       scope.own.insert_or_assign(s.id, std::move(entry));
       fresh.push_back(&s);
       outcomes->push_back(submit_outcome{.id = s.id, .existing = false});
@@ -633,8 +643,10 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
     scope.changed = true;
     for (const submission* s : fresh) {
       const job_entry& entry = *scope.find_own(s->id);
-      insert_event(db, jobs::make_submitted(s->id, s->time, s->request), scope.text);
-      insert_job(db, entry.state, entry.request_json, scope.text);
+      insert_job(db, entry.state, entry.request_json, scope.text);  // first: it checks the id
+      // The `submitted` event's payload is {"request": <the request>}: its JSON is at hand.
+      scope.text.payload.assign("{\"request\":").append(entry.request_json).append("}");
+      insert_event_text(db, s->id, 1, s->time, jobs::event_type::submitted, scope.text.payload);
     }
   };
   enqueue(write{.run = std::move(run),

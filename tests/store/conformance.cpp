@@ -190,6 +190,21 @@ TEST_P(JobStoreConformance, AReusedJobIdIsRefused) {
   EXPECT_EQ(store().get(id).value().request.user, "ann");
 }
 
+TEST_P(JobStoreConformance, TheIdOfAFinishedJobIsNotReusedEither) {
+  const job_id id = submit_one("ann", "sum");
+  ASSERT_TRUE(store().append({jobs::make_cancelled(id, 2, t0)}).ok());
+  const job_id other = submit_one("ann", "sum");
+  // One batch: a fresh job, then the finished job's id. Nothing of it is stored.
+  const job_id fresh = store().allocate_id().value();
+  auto r = store().submit({{.id = fresh, .request = {.user = "bob", .kind = "x"}, .time = t0},
+                           {.id = id, .request = {.user = "bob", .kind = "x"}, .time = t0}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, store_errc::invalid_request);
+  EXPECT_EQ(store().get(id).value().status, job_status::cancelled);
+  EXPECT_EQ(store().get(fresh).error().code, store_errc::not_found);
+  EXPECT_EQ(store().get(other).value().status, job_status::queued);
+}
+
 TEST_P(JobStoreConformance, AppendWritesTheLogAndTheStateRowTogether) {
   const job_id id = submit_one("ann", "sum");
   advance(id, event_type::claimed);
