@@ -6,10 +6,11 @@
 //
 //   respawn-store-bench [--scenario submit|append|engine] [--submitters N] [--batch B]
 //                       [--seconds S] [--jobs N] [--inflight K] [--drivers D] [--gather-us U]
-//                       [--synchronous full|normal|off] [--dir DIR]
+//                       [--checkpoint-pages P] [--synchronous full|normal|off] [--dir DIR]
 //
 // --gather-us sets the store's gather_wait (how long the writer may wait for more writes after a
-// transaction that had several); the default is the store's.
+// transaction that had several) and --checkpoint-pages its checkpoint_pages (0: SQLite's own
+// checkpoints, in the writer); the defaults are the store's.
 //
 // submit / append: a write is one submit (of B jobs) or one append (of B progress events);
 // records_per_s counts jobs or events.
@@ -56,13 +57,14 @@ struct options {
   int inflight = 64;    // engine: jobs in flight at once
   int drivers = 2;      // engine: threads that issue the next write when one is acknowledged
   int gather_us = -1;   // the store's gather_wait in microseconds; -1: its default
+  int checkpoint_pages = -1;  // the store's checkpoint_pages; -1: its default
 };
 
 [[noreturn]] void usage(const std::string& problem) {
   std::fprintf(stderr,
                "respawn-store-bench: %s\nusage: respawn-store-bench [--scenario submit|append|engine] "
                "[--submitters N] [--batch B] [--seconds S] [--jobs N] [--inflight K] [--drivers D] "
-               "[--gather-us U] [--synchronous full|normal|off] [--dir DIR]\n",
+               "[--gather-us U] [--checkpoint-pages P] [--synchronous full|normal|off] [--dir DIR]\n",
                problem.c_str());
   std::exit(2);
 }
@@ -83,6 +85,7 @@ options parse(int argc, char** argv) {
     else if (flag == "--inflight") o.inflight = std::stoi(value);
     else if (flag == "--drivers") o.drivers = std::stoi(value);
     else if (flag == "--gather-us") o.gather_us = std::stoi(value);
+    else if (flag == "--checkpoint-pages") o.checkpoint_pages = std::stoi(value);
     else usage("unknown option " + flag);
   }
   if (o.scenario != "submit" && o.scenario != "append" && o.scenario != "engine") {
@@ -251,6 +254,7 @@ int main(int argc, char** argv) {
   const std::set<long> threads_before = thread_ids();
   store::sqlite_options store_options{.path = path, .synchronous = sync_mode(o.synchronous)};
   if (o.gather_us >= 0) store_options.gather_wait = std::chrono::microseconds(o.gather_us);
+  if (o.checkpoint_pages >= 0) store_options.checkpoint_pages = static_cast<std::uint32_t>(o.checkpoint_pages);
   auto opened = store::sqlite_job_store::open(std::move(store_options));
   if (!opened.ok()) {
     std::fprintf(stderr, "respawn-store-bench: %s\n", opened.error().message.c_str());

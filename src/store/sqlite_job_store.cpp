@@ -315,26 +315,41 @@ sqlite_store_stats sqlite_job_store::stats() const {
                             .wal_pages = wal_pages_.load()};
 }
 
-// Writer thread, after each commit, with the WAL's size in pages. Past the threshold the
-// background thread is asked to checkpoint; far past it (the background thread cannot keep up,
-// or a reader pins the WAL) the writer checkpoints itself, as SQLite's autocheckpoint would.
-// Without a background thread (checkpoint_pages 0) it is SQLite's autocheckpoint exactly.
+// Writer thread, after each commit, with the WAL's size in pages. Each time the WAL has grown by
+// checkpoint_pages since the last request, the background thread is asked to checkpoint. While
+// the writer keeps committing, a passive checkpoint rarely catches up with the WAL's end, so the
+// WAL is not started again and stays past the threshold: asking after every commit would run a
+// checkpoint (two fsyncs) per commit. Far past the threshold the writer checkpoints itself, as
+// SQLite's autocheckpoint would; with the background thread's work done, little is left to copy,
+// and the WAL starts again. Without a background thread (checkpoint_pages 0) it is SQLite's
+// autocheckpoint exactly.
 void sqlite_job_store::after_commit(int wal_pages) {
   const auto pages = static_cast<std::uint64_t>(wal_pages);
   // The WAL only grows, except when a transaction starts it again from the beginning.
-  wal_pages_.fetch_add(pages >= wal_size_seen_ ? pages - wal_size_seen_ : pages,
-                       std::memory_order_relaxed);
+  const std::uint64_t added = pages >= wal_size_seen_ ? pages - wal_size_seen_ : pages;
+  wal_pages_.fetch_add(added, std::memory_order_relaxed);
   wal_size_seen_ = pages;
-  const std::uint64_t threshold = checkpoint_db_ ? options_.checkpoint_pages : 1'000;
-  if (pages < threshold) return;
-  if (!checkpoint_db_ || pages >= 8ull * threshold) {
-    sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                              nullptr);
+  if (!checkpoint_db_) {
+    if (pages >= 1'000) {
+      sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+    }
     return;
   }
+  if (pages >= 8ull * options_.checkpoint_pages) {
+    sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                              nullptr);
+    wal_pages_since_checkpoint_ = 0;
+    return;
+  }
+  wal_pages_since_checkpoint_ += added;
+  if (pages < options_.checkpoint_pages ||
+      wal_pages_since_checkpoint_ < options_.checkpoint_pages) {
+    return;
+  }
+  wal_pages_since_checkpoint_ = 0;
   {
     std::lock_guard lock(checkpoint_mutex_);
-    if (checkpoint_due_) return;
     checkpoint_due_ = true;
   }
   checkpoint_wanted_.notify_one();

@@ -158,6 +158,7 @@ class sqlite_job_store final : public job_store {
   std::atomic<std::uint64_t> checkpoints_{0};
   std::atomic<std::uint64_t> wal_pages_{0};
   std::uint64_t wal_size_seen_ = 0;  // writer thread only: the WAL's pages after the last commit
+  std::uint64_t wal_pages_since_checkpoint_ = 0;  // writer thread only: since the last request
 };
 
 }  // namespace respawn::store
