@@ -398,20 +398,23 @@ void sqlite_job_store::enqueue(write w) {
 void sqlite_job_store::writer_loop() {
   std::deque<write> batch;
   std::size_t last_batch = 0;
+  auto last_end = std::chrono::steady_clock::time_point::min();
   for (;;) {
     {
       std::unique_lock lock(queue_mutex_);
       queue_ready_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued has run
       // Concurrent writers answer a commit with their next writes a few microseconds after its
-      // acknowledgements: had the previous transaction company, give them that long to join
-      // this one rather than commit a handful now and the rest one fsync later. Never when the
-      // last transaction had a single write: a lone write goes at once.
+      // acknowledgements. When the previous transaction had company and ended less than
+      // gather_wait ago, wait until then for as many writes as it had, rather than commit a
+      // handful now and the rest one fsync later. A write that finds the writer idle for longer
+      // (or after a lone write) goes at once: idle latency is one commit, as before.
       const std::size_t want = std::min(last_batch, options_.batch_max);
-      if (want > 1 && queue_.size() < want && options_.gather_wait.count() > 0 && !stopping_) {
+      const auto deadline = last_end + options_.gather_wait;
+      if (want > 1 && queue_.size() < want && !stopping_ &&
+          std::chrono::steady_clock::now() < deadline) {
         wake_at_ = want;
-        queue_ready_.wait_for(lock, options_.gather_wait,
-                              [&] { return queue_.size() >= want || stopping_; });
+        queue_ready_.wait_until(lock, deadline, [&] { return queue_.size() >= want || stopping_; });
         wake_at_ = 1;
       }
       // Everything that arrived while the previous commit was in flight (up to batch_max): all
@@ -426,7 +429,8 @@ void sqlite_job_store::writer_loop() {
       }
     }
     last_batch = batch.size();
-    run_transaction(batch);
+    run_transaction(batch);  // commits, then acknowledges every write
+    last_end = std::chrono::steady_clock::now();
     batch.clear();
   }
 }

@@ -42,9 +42,11 @@ struct sqlite_options {
   std::uint32_t id_block_size = 1'024;  // ids reserved per durable reservation
   std::size_t queue_max = 65'536;       // writes waiting for the writer; past it: overloaded
   std::size_t batch_max = 4'096;        // writes per transaction at most
-  // How long the writer may wait for more writes before a transaction when the previous one
-  // carried several and fewer have queued since: concurrent callers answer an acknowledgement
-  // with their next write within microseconds. 0: never wait. A lone write never waits.
+  // After a transaction that carried several writes, the writer may wait until this long after
+  // it ended for as many writes to queue up before it starts the next: concurrent callers answer
+  // an acknowledgement with their next write within microseconds, and joining this transaction
+  // saves them a commit. 0: never wait. A write that finds the writer idle for longer, or that
+  // follows a lone write, never waits.
   std::chrono::microseconds gather_wait{200};
   // Committed states of unfinished jobs the writer keeps, so that an append needs neither a read
   // nor a JSON parse of the row; past this many the writer forgets them all and reads again.
