@@ -1,5 +1,7 @@
-// The SQLite backend: opening, the writer thread (group commit), the write bodies (submit with
-// idempotency, append checked by the fold, id reservation) and the reads. See sqlite_job_store.hpp.
+// The SQLite backend: opening, the writer thread (group commit, gathering, the rerun in savepoints
+// after a failed statement), background checkpoints, the write bodies (submit with idempotency,
+// append checked by the fold, id reservation: each checks before it writes) and the reads. See
+// sqlite_job_store.hpp and docs/store.md.
 #include "store/sqlite_job_store.hpp"
 
 #include <sqlite3.h>
@@ -7,8 +9,8 @@
 #include <cassert>
 #include <charconv>
 #include <cstdio>
-#include <iterator>
 #include <future>
+#include <iterator>
 #include <unordered_map>
 #include <utility>
 
@@ -481,13 +483,14 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
     } else {
       began = begin();
     }
-    std::optional<std::size_t> failed_in_place;  // the write whose statement failed, if one did
-    for (std::size_t i = 0; began && i < batch.size(); ++i) {
-      write_scope scope{.transaction = transaction_states, .committed = state_cache_, .text = text_};
+    // Runs write i's body, then `finish` (RELEASE of its savepoint, when it has one), and keeps
+    // the states it wrote; or records why it failed and returns false.
+    auto attempt = [&](std::size_t i, write_scope& scope, auto&& finish) {
       try {
         batch[i].run(db, scope);
+        finish();
         keep(scope);
-        continue;
+        return true;
       } catch (const write_failure& failure) {
         outcomes[i] = failure.error;
       } catch (const sqlite_failure& failure) {
@@ -496,6 +499,13 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
       } catch (const std::exception& e) {  // e.g. a malformed state row: the write fails alone
         outcomes[i] = store_error{store_errc::io_error, std::string("unreadable data: ") + e.what()};
       }
+      return false;
+    };
+
+    std::optional<std::size_t> failed_in_place;  // the write whose statement failed, if one did
+    for (std::size_t i = 0; began && i < batch.size(); ++i) {
+      write_scope scope{.transaction = transaction_states, .committed = state_cache_, .text = text_};
+      if (attempt(i, scope, [] {})) continue;
       if (scope.changed) {
         failed_in_place = i;
         break;
@@ -520,20 +530,8 @@ void sqlite_job_store::run_transaction(std::deque<write>& batch) {
           outcomes[i] = io_error(failure);
           continue;
         }
-        try {
-          write_scope scope{.transaction = transaction_states, .committed = state_cache_,
-                            .text = text_};
-          batch[i].run(db, scope);
-          db.run("RELEASE w");
-          keep(scope);
-          continue;
-        } catch (const write_failure& failure) {
-          outcomes[i] = failure.error;
-        } catch (const sqlite_failure& failure) {
-          outcomes[i] = io_error(failure);
-        } catch (const std::exception& e) {
-          outcomes[i] = store_error{store_errc::io_error, std::string("unreadable data: ") + e.what()};
-        }
+        write_scope scope{.transaction = transaction_states, .committed = state_cache_, .text = text_};
+        if (attempt(i, scope, [&] { db.run("RELEASE w"); })) continue;
         rollback("ROLLBACK TO w; RELEASE w");
       }
       if (broken_) {

@@ -51,9 +51,10 @@ struct sqlite_options {
   // Committed states of unfinished jobs the writer keeps, so that an append needs neither a read
   // nor a JSON parse of the row; past this many the writer forgets them all and reads again.
   std::size_t state_cache_max = 100'000;
-  // WAL pages past which a background thread checkpoints (copies the WAL into the database) so
-  // that the writer does not; the writer checkpoints itself only past 8 times this (a backstop
-  // should the background one fall behind). 0: SQLite's own, in the writer, at 1,000 pages.
+  // Each time the WAL has grown by this many pages, a background thread checkpoints (copies the
+  // WAL into the database, and fsyncs it) so that the writer does not; the writer checkpoints
+  // itself only past 8 times this (a backstop should the background one fall behind, and what
+  // lets the WAL start again). 0: SQLite's own checkpoint, in the writer, at 1,000 pages.
   std::uint32_t checkpoint_pages = 1'000;
   std::shared_ptr<countdown_fault> fault{};  // tests: fail the Nth statement or commit
 };
