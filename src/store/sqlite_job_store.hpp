@@ -10,7 +10,7 @@
 // without a savepoint; only when a statement itself fails is the transaction rolled back and the
 // other writes run again, each in its own savepoint (docs/store.md, "Group commit"). Reads use a
 // second connection (WAL lets it read while the writer writes) and see only committed
-// transactions; a third one checkpoints the WAL in the background, off the writer's path.
+// transactions; a third one may checkpoint the WAL in the background (checkpoint_pages).
 #pragma once
 
 #include <atomic>
@@ -51,11 +51,13 @@ struct sqlite_options {
   // Committed states of unfinished jobs the writer keeps, so that an append needs neither a read
   // nor a JSON parse of the row; past this many the writer forgets them all and reads again.
   std::size_t state_cache_max = 100'000;
-  // Each time the WAL has grown by this many pages, a background thread checkpoints (copies the
-  // WAL into the database, and fsyncs it) so that the writer does not; the writer checkpoints
-  // itself only past 8 times this (a backstop should the background one fall behind, and what
-  // lets the WAL start again). 0: SQLite's own checkpoint, in the writer, at 1,000 pages.
-  std::uint32_t checkpoint_pages = 1'000;
+  // 0 (the default): SQLite's own checkpoint, in the writer, once the WAL holds 1,000 pages.
+  // N: each time the WAL has grown by N pages, a background thread checkpoints (copies the WAL
+  // into the database, and fsyncs it) so that the writer does not; the writer checkpoints itself
+  // only past 8 N pages (a backstop should the background one fall behind, and what lets the WAL
+  // start again). Off by default: on the shared disk measured, the background thread's fsyncs
+  // slowed a lone writer's commits and no gain showed with many writers (docs/store.md).
+  std::uint32_t checkpoint_pages = 0;
   std::shared_ptr<countdown_fault> fault{};  // tests: fail the Nth statement or commit
 };
 
