@@ -7,6 +7,10 @@
 // transaction has committed, or failed. A write is all or nothing. The synchronous submit/append
 // wrappers wait for `done`. Reads see only committed writes.
 //
+// Writes run in the order they were queued, and their `done` callbacks are called in that order:
+// a caller may queue an append right after a submission without waiting for it; the append sees
+// the submitted job, and fails (not_found) if the submission failed.
+//
 // All member functions are thread-safe. `done` callbacks run on the backend's writer thread: they
 // must be quick, must not throw, and must not call the synchronous wrappers (that would wait on
 // the very thread that runs them).

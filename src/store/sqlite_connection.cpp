@@ -33,8 +33,9 @@ sqlite_statement& sqlite_statement::bind(int index, std::int64_t value) {
 }
 
 sqlite_statement& sqlite_statement::bind(int index, std::string_view value) {
-  check(sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()),
-                          SQLITE_TRANSIENT),
+  // A null data pointer would bind NULL, not the empty string.
+  const char* data = value.data() != nullptr ? value.data() : "";
+  check(sqlite3_bind_text(statement_, index, data, static_cast<int>(value.size()), SQLITE_STATIC),
         "bind");
   return *this;
 }
@@ -99,10 +100,11 @@ sqlite_connection::~sqlite_connection() {
   sqlite3_close_v2(db_);
 }
 
-statement_use sqlite_connection::prepare(const std::string& sql) {
+statement_use sqlite_connection::prepare(std::string_view sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
-    it = statements_.emplace(sql, std::make_unique<sqlite_statement>(db_, sql, fault_)).first;
+    it = statements_.emplace(std::string(sql), std::make_unique<sqlite_statement>(db_, sql, fault_))
+             .first;
   }
   it->second->reset();
   return statement_use(*it->second);
@@ -119,7 +121,7 @@ void sqlite_connection::exec(const std::string& sql) {
   }
 }
 
-void sqlite_connection::run(const std::string& sql) {
+void sqlite_connection::run(std::string_view sql) {
   auto s = prepare(sql);
   while (s->step()) {
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -41,6 +42,8 @@ class sqlite_statement {
   sqlite_statement& operator=(const sqlite_statement&) = delete;
 
   sqlite_statement& bind(int index, std::int64_t value);
+  // Text is bound without a copy (SQLITE_STATIC): it must outlive the step, which it does in every
+  // use here (bind, step, reset, all within one statement_use).
   sqlite_statement& bind(int index, std::string_view value);
   sqlite_statement& bind(int index, std::optional<std::int64_t> value);
   sqlite_statement& bind(int index, const std::optional<std::string>& value);
@@ -84,13 +87,14 @@ class sqlite_connection {
   sqlite_connection(const sqlite_connection&) = delete;
   sqlite_connection& operator=(const sqlite_connection&) = delete;
 
-  // The statement for `sql`, prepared on first use and kept; reset and unbound.
-  statement_use prepare(const std::string& sql);
+  // The statement for `sql`, prepared on first use and kept; reset and unbound. Looked up by
+  // string_view, so a call with a literal allocates nothing.
+  statement_use prepare(std::string_view sql);
   // Runs SQL (one or more statements), counted by the fault hook.
   void exec(const std::string& sql);
   // Runs one statement that returns no rows through its kept prepared statement: for the
   // writer's BEGIN / SAVEPOINT / RELEASE / COMMIT, run for every write, so not parsed each time.
-  void run(const std::string& sql);
+  void run(std::string_view sql);
   // Runs SQL without the fault hook: for ROLLBACK, which must be able to undo an injected fault.
   // False if it failed (the connection's state is then unknown).
   bool exec_unfaulted(const std::string& sql) noexcept;
@@ -103,7 +107,12 @@ class sqlite_connection {
  private:
   sqlite3* db_ = nullptr;
   countdown_fault* fault_;
-  std::unordered_map<std::string, std::unique_ptr<sqlite_statement>> statements_{};
+  struct sql_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<sqlite_statement>, sql_hash, std::equal_to<>>
+      statements_{};
 };
 
 }  // namespace respawn::store

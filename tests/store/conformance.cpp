@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -190,6 +191,21 @@ TEST_P(JobStoreConformance, AReusedJobIdIsRefused) {
   EXPECT_EQ(store().get(id).value().request.user, "ann");
 }
 
+TEST_P(JobStoreConformance, TheIdOfAFinishedJobIsNotReusedEither) {
+  const job_id id = submit_one("ann", "sum");
+  ASSERT_TRUE(store().append({jobs::make_cancelled(id, 2, t0)}).ok());
+  const job_id other = submit_one("ann", "sum");
+  // One batch: a fresh job, then the finished job's id. Nothing of it is stored.
+  const job_id fresh = store().allocate_id().value();
+  auto r = store().submit({{.id = fresh, .request = {.user = "bob", .kind = "x"}, .time = t0},
+                           {.id = id, .request = {.user = "bob", .kind = "x"}, .time = t0}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, store_errc::invalid_request);
+  EXPECT_EQ(store().get(id).value().status, job_status::cancelled);
+  EXPECT_EQ(store().get(fresh).error().code, store_errc::not_found);
+  EXPECT_EQ(store().get(other).value().status, job_status::queued);
+}
+
 TEST_P(JobStoreConformance, AppendWritesTheLogAndTheStateRowTogether) {
   const job_id id = submit_one("ann", "sum");
   advance(id, event_type::claimed);
@@ -341,6 +357,44 @@ TEST_P(JobStoreConformance, OutOfRangeLimitsAreRefused) {
 TEST_P(JobStoreConformance, EmptyWritesAreRefused) {
   EXPECT_EQ(store().submit({}).error().code, store_errc::invalid_request);
   EXPECT_EQ(store().append({}).error().code, store_errc::invalid_request);
+}
+
+// A caller may queue a job's next events without waiting for the previous write's
+// acknowledgement: writes run, and call back, in the order they were queued.
+TEST_P(JobStoreConformance, WritesRunAndCallBackInTheOrderTheyWereQueued) {
+  std::mutex m;
+  std::vector<std::string> order;
+  std::vector<std::future<void>> acks;
+  std::vector<job_id> ids;
+  for (int i = 0; i < 20; ++i) {
+    const job_id id = store().allocate_id().value();
+    ids.push_back(id);
+    auto note = [&, id](const char* what, bool ok) {
+      std::lock_guard lock(m);
+      order.push_back(std::to_string(id) + what + (ok ? "" : " failed"));
+    };
+    auto p1 = std::make_shared<std::promise<void>>();
+    auto p2 = std::make_shared<std::promise<void>>();
+    auto p3 = std::make_shared<std::promise<void>>();
+    acks.push_back(p1->get_future());
+    acks.push_back(p2->get_future());
+    acks.push_back(p3->get_future());
+    store().submit_async({{.id = id, .request = {.user = "ann", .kind = "sum"}, .time = t0}},
+                         [note, p1](auto r) { note(" submitted", r.ok()); p1->set_value(); });
+    store().append_async({jobs::make_claimed(id, 2, t0, 1)},
+                         [note, p2](auto r) { note(" claimed", r.ok()); p2->set_value(); });
+    store().append_async({jobs::make_succeeded(id, 3, t0, i)},
+                         [note, p3](auto r) { note(" succeeded", r.ok()); p3->set_value(); });
+  }
+  for (auto& ack : acks) ASSERT_EQ(ack.wait_for(30s), std::future_status::ready);
+  std::vector<std::string> expected;
+  for (job_id id : ids) {
+    expected.push_back(std::to_string(id) + " submitted");
+    expected.push_back(std::to_string(id) + " claimed");
+    expected.push_back(std::to_string(id) + " succeeded");
+  }
+  EXPECT_EQ(order, expected);
+  for (job_id id : ids) EXPECT_EQ(store().get(id).value().status, job_status::succeeded);
 }
 
 TEST_P(JobStoreConformance, AsyncWritesCallBackOnceCommitted) {

@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <map>
+#include <mutex>
 
 #include "respawn/jobs/fold.hpp"
 #include "respawn/jobs/retry_policy.hpp"
@@ -234,6 +236,89 @@ void countdown(countdown_fault::mode mode) {
     std::filesystem::remove(path + "-shm");
   }
   EXPECT_GT(clean_failures, 0);
+}
+
+// Group commit runs the writes of a transaction without savepoints and, when a statement fails,
+// rolls back and runs the others again each in its own savepoint. Here 10 submits and 10 appends
+// share transactions (another connection holds the write lock while they queue up) and the Nth
+// statement fails once, for every N that lands in them: the write that met the fault fails alone
+// (or, at BEGIN or COMMIT, the whole transaction does), every other write is acknowledged, and the
+// file is intact.
+TEST(StoreFaultInjection, AFaultInsideAGroupCommitFailsOnlyTheWriteThatMetIt) {
+  testing::temp_dir dir(testing::memory_backed_base());
+  auto open = [&](const std::string& path, std::shared_ptr<countdown_fault> fault) {
+    return sqlite_job_store::open(
+        {.path = path, .synchronous = sqlite_options::synchronous_mode::off, .fault = std::move(fault)});
+  };
+  constexpr int writes = 10;
+  // Statements before the batched writes, counted once without a fault.
+  std::uint64_t setup_calls = 0;
+  int reruns_with_company = 0;
+  for (std::uint64_t k = 0;; ++k) {
+    ASSERT_LT(k, 200u) << "the writes never ran out of statements";
+    SCOPED_TRACE("fault at batched statement " + std::to_string(k));
+    const std::string path = (dir.path() / ("group-" + std::to_string(k) + ".db")).string();
+    auto fault = std::make_shared<countdown_fault>(k == 0 ? ~0ull : setup_calls + k,
+                                                   countdown_fault::mode::once);
+    run_record record;
+    std::uint64_t reruns = 0;
+    int failures = 0;
+    {
+      auto opened = open(path, fault);
+      ASSERT_TRUE(opened.ok()) << opened.error().message;
+      auto& store = *opened.value();
+      std::vector<job_id> ids;
+      for (int i = 0; i < 2 * writes; ++i) ids.push_back(store.allocate_id().value());
+      for (int i = writes; i < 2 * writes; ++i) {  // jobs the appends go to
+        ASSERT_TRUE(store.submit({{.id = ids[i], .request = {.user = "ann", .kind = "w"}, .time = t0}}).ok());
+        record.submitted.push_back(ids[i]);
+      }
+      if (k == 0) setup_calls = fault->calls();
+      const std::uint64_t transactions_before = store.stats().transactions;
+      sqlite3* other = nullptr;
+      ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+      ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+      std::mutex m;
+      std::vector<std::future<void>> acks;
+      for (int i = 0; i < writes; ++i) {
+        auto p = std::make_shared<std::promise<void>>();
+        acks.push_back(p->get_future());
+        const job_id id = ids[i];
+        store.submit_async({{.id = id, .request = {.user = "bob", .kind = "w"}, .time = t0}},
+                           [&, p, id](store_result<std::vector<submit_outcome>> r) {
+                             std::lock_guard lock(m);
+                             if (r.ok()) record.submitted.push_back(id); else ++failures;
+                             p->set_value();
+                           });
+        auto q = std::make_shared<std::promise<void>>();
+        acks.push_back(q->get_future());
+        const job_id target = ids[writes + i];
+        store.append_async({jobs::make_claimed(target, 2, t0, 1)},
+                           [&, q, target](store_result<committed> r) {
+                             std::lock_guard lock(m);
+                             if (r.ok()) record.appended.push_back({target, 2, event_type::claimed}); else ++failures;
+                             q->set_value();
+                           });
+      }
+      ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+      sqlite3_close(other);
+      for (auto& ack : acks) ack.wait();
+      reruns = store.stats().reruns;
+      if (reruns > 0) {
+        EXPECT_EQ(failures, 1) << "a failed statement must fail only its own write";
+        // 20 writes in at most 3 transactions: the failed one had company.
+        if (store.stats().transactions - transactions_before <= 3) ++reruns_with_company;
+      }
+    }
+    check_intact(path, record);
+    if (::testing::Test::HasFatalFailure()) return;
+    if (k > 0 && !fault->fired()) {  // past the last statement of the writes
+      std::printf("group commit faults: %llu runs, %d rolled back and reran a shared transaction\n",
+                  static_cast<unsigned long long>(k), reruns_with_company);
+      break;
+    }
+  }
+  EXPECT_GT(reruns_with_company, 0) << "no fault landed inside a shared transaction";
 }
 
 TEST(StoreFaultInjection, EveryRunEndsCleanlyWithItsLogIntactWhenTheNthStatementFailsOnce) {

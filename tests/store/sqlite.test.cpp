@@ -3,9 +3,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <future>
+#include <thread>
 
 #include "store/sqlite_job_store.hpp"
 #include "temp_dir.hpp"
@@ -38,7 +39,39 @@ TEST(SqliteStore, UsesWalModeAndRecordsItsSchemaVersion) {
     EXPECT_EQ(store.value()->options().synchronous, sqlite_options::synchronous_mode::full);
   }
   EXPECT_EQ(pragma(path, "journal_mode"), "wal");
-  EXPECT_EQ(pragma(path, "user_version"), "1");
+  EXPECT_EQ(pragma(path, "user_version"), "2");
+}
+
+// A version-1 file (as the previous release wrote it): its unfinished-jobs index is rebuilt with
+// the version-2 condition, its jobs stay readable and writable.
+TEST(SqliteStore, MigratesAVersionOneDatabase) {
+  testing::temp_dir dir;
+  const std::string path = (dir.path() / "jobs.db").string();
+  job_id id = 0;
+  {
+    auto store = sqlite_job_store::open({.path = path});
+    ASSERT_TRUE(store.ok());
+    id = store.value()->allocate_id().value();
+    ASSERT_TRUE(store.value()->submit({{.id = id, .request = {.user = "ann", .kind = "noop"}, .time = t0}}).ok());
+  }
+  {  // back to version 1's index and version number
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DROP INDEX jobs_unfinished; CREATE INDEX jobs_unfinished ON jobs (id) "
+                           "WHERE status IN ('queued', 'running', 'failed'); PRAGMA user_version = 1;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = sqlite_job_store::open({.path = path});
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  EXPECT_EQ(pragma(path, "user_version"), "2");
+  auto unfinished = store.value()->list_unfinished(0, 10);
+  ASSERT_TRUE(unfinished.ok()) << unfinished.error().message;
+  ASSERT_EQ(unfinished.value().jobs.size(), 1u);
+  EXPECT_EQ(unfinished.value().jobs[0].id, id);
+  EXPECT_TRUE(store.value()->append({jobs::make_claimed(id, 2, t0, 1)}).ok());
 }
 
 TEST(SqliteStore, RefusesADatabaseWithANewerSchema) {
@@ -102,6 +135,82 @@ TEST(SqliteStore, GroupCommitPutsWritesThatArriveDuringACommitIntoOneTransaction
   EXPECT_EQ(after.writes_failed, 0u);
   EXPECT_LE(after.transactions - before.transactions, 3u)
       << "500 writes that queued up behind one transaction should share the next";
+}
+
+// Holds the write lock from another connection while `writes` submits queue up, so that they
+// share the writer's next transaction(s).
+void submit_behind_a_lock(const std::string& path, sqlite_job_store& store, int writes) {
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::vector<std::future<store_result<std::vector<submit_outcome>>>> acks;
+  for (int i = 0; i < writes; ++i) {
+    auto p = std::make_shared<std::promise<store_result<std::vector<submit_outcome>>>>();
+    acks.push_back(p->get_future());
+    store.submit_async({{.id = store.allocate_id().value(), .request = {.user = "ann", .kind = "noop"},
+                         .time = t0}},
+                       [p](auto r) { p->set_value(std::move(r)); });
+  }
+  ASSERT_EQ(sqlite3_exec(other, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(other);
+  for (auto& ack : acks) ASSERT_TRUE(ack.get().ok());
+}
+
+// The writer waits for company only right after a transaction that had some: a write that comes
+// to an idle writer is committed at once, however long gather_wait is.
+TEST(SqliteStore, ALoneWriteToAnIdleStoreDoesNotWaitForCompany) {
+  testing::temp_dir dir;
+  const std::string path = (dir.path() / "jobs.db").string();
+  auto opened = sqlite_job_store::open({.path = path,
+                                        .synchronous = sqlite_options::synchronous_mode::off,
+                                        .gather_wait = 300ms});
+  ASSERT_TRUE(opened.ok());
+  auto& store = *opened.value();
+  (void)store.allocate_id();  // the id block's reservation, out of the way
+  submit_behind_a_lock(path, store, 50);  // transactions of many writes
+  std::this_thread::sleep_for(400ms);     // then idle, past gather_wait
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(store.submit({{.id = store.allocate_id().value(),
+                             .request = {.user = "ann", .kind = "noop"}, .time = t0}}).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 250ms)
+      << "a lone write on an idle store waited for company";
+}
+
+// Background checkpoints (a tiny threshold here) run while the writer writes and a reader reads;
+// every job stays readable, then and after reopening.
+TEST(SqliteStore, BackgroundCheckpointsRunBesideTheWriter) {
+  testing::temp_dir dir;
+  const std::string path = (dir.path() / "jobs.db").string();
+  auto opened = sqlite_job_store::open({.path = path,
+                                        .synchronous = sqlite_options::synchronous_mode::off,
+                                        .checkpoint_pages = 8});
+  ASSERT_TRUE(opened.ok());
+  auto& store = *opened.value();
+  std::vector<job_id> ids;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto page = store.list_unfinished(0, 100);
+      ASSERT_TRUE(page.ok()) << page.error().message;
+    }
+  });
+  for (int round = 0; round < 40; ++round) {
+    std::vector<submission> batch;
+    for (int i = 0; i < 20; ++i) {
+      ids.push_back(store.allocate_id().value());
+      batch.push_back({.id = ids.back(), .request = {.user = "u" + std::to_string(i % 4), .kind = "noop"},
+                       .time = t0});
+    }
+    ASSERT_TRUE(store.submit(std::move(batch)).ok());
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(store.stats().checkpoints, 0u);
+  for (job_id id : ids) ASSERT_TRUE(store.get(id).ok()) << "job " << id;
+  opened.value().reset();
+  auto reopened = sqlite_job_store::open({.path = path});
+  ASSERT_TRUE(reopened.ok());
+  for (job_id id : ids) ASSERT_TRUE(reopened.value()->get(id).ok()) << "job " << id << " after reopening";
 }
 
 TEST(SqliteStore, WritesQueuedWhenTheStoreClosesAreCommittedBeforeItCloses) {
