@@ -32,6 +32,19 @@ nlohmann::json parse_arg_value(const std::string& text) {
   return parsed.is_discarded() ? nlohmann::json(text) : parsed;
 }
 
+std::string submission_fingerprint(const command_line& c, const std::string& server) {
+  auto optional_number = [](const std::optional<std::int64_t>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  return nlohmann::json{{"server", server},
+                        {"kind", c.kind},
+                        {"args", c.args},
+                        {"max_attempts", optional_number(c.max_attempts)},
+                        {"timeout_ms", optional_number(c.timeout_ms)},
+                        {"priority", optional_number(c.priority)}}
+      .dump();
+}
+
 std::variant<command_line, usage_error> parse_command_line(int argc, char** argv) {
   command_line c;
   if (argc < 1) return usage_error{"missing command"};

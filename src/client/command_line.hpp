@@ -47,6 +47,11 @@ std::variant<command_line, usage_error> parse_command_line(int argc, char** argv
 // The JSON value of an --arg VALUE.
 nlohmann::json parse_arg_value(const std::string& text);
 
+// What makes two submissions "the same command" for the journal (journal.hpp, docs/cli.md): the
+// server, kind, args (as JSON: key order and number spelling do not matter) and the options
+// max_attempts, timeout_ms and priority (absent differs from given). --wait does not count.
+std::string submission_fingerprint(const command_line& c, const std::string& server);
+
 // The usage text of all four commands.
 const char* client_usage();
 

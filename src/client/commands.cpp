@@ -56,23 +56,11 @@ std::string new_key(client_context& context) {
   return token ? token.value() : std::string();
 }
 
-// What makes two submissions "the same command" for the journal (docs/cli.md).
-std::string fingerprint(const command_line& c, const settings& s) {
-  auto optional_number = [](const std::optional<std::int64_t>& v) { return v ? json(*v) : json(nullptr); };
-  return json{{"server", s.server},
-              {"kind", c.kind},
-              {"args", c.args},
-              {"max_attempts", optional_number(c.max_attempts)},
-              {"timeout_ms", optional_number(c.timeout_ms)},
-              {"priority", optional_number(c.priority)}}
-      .dump();
-}
-
 int submit(client_context& context, const command_line& c, const settings& s) {
   journal log(s.journal_path);
   const std::string fresh_key = new_key(context);
   if (fresh_key.empty()) return fail(context, c, "cannot make an idempotency key (getrandom failed)", exit_code::error);
-  auto claimed = log.begin(fingerprint(c, s), fresh_key);
+  auto claimed = log.begin(submission_fingerprint(c, s.server), fresh_key);
   if (auto* e = std::get_if<journal_error>(&claimed)) return fail(context, c, e->message, exit_code::error);
   const auto& entry = std::get<journal::claim>(claimed).entry;
   if (std::get<journal::claim>(claimed).resumed) {

@@ -9,11 +9,6 @@ namespace respawn::client {
 
 std::vector<sse_event> sse_parser::feed(std::string_view piece) {
   std::vector<sse_event> out;
-  if (!started_ && !piece.empty()) {
-    started_ = true;
-    constexpr std::string_view bom = "\xEF\xBB\xBF";
-    if (piece.substr(0, bom.size()) == bom) piece.remove_prefix(bom.size());
-  }
   for (char c : piece) {
     if (after_cr_) {
       after_cr_ = false;
@@ -31,6 +26,11 @@ std::vector<sse_event> sse_parser::feed(std::string_view piece) {
 }
 
 void sse_parser::line(std::string_view text, std::vector<sse_event>& out) {
+  if (!started_) {  // a byte order mark may open the stream (and a piece may cut it)
+    started_ = true;
+    constexpr std::string_view bom = "\xEF\xBB\xBF";
+    if (text.substr(0, bom.size()) == bom) text.remove_prefix(bom.size());
+  }
   if (text.empty()) {  // dispatch
     if (id_set_) last_event_id_ = id_buffer_;
     if (!data_.empty()) {
