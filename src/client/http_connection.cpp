@@ -62,8 +62,8 @@ class connection {
   }
 
   template <class Parser>
-  beast::error_code read(Parser& parser) {
-    stream_.expires_after(timeouts_.io);
+  beast::error_code read(Parser& parser, std::chrono::milliseconds timeout) {
+    stream_.expires_after(timeout);
     return run([&](auto handler) { http::async_read(stream_, buffer_, parser, handler); });
   }
 
@@ -115,7 +115,7 @@ std::variant<http_response, transport_error> exchange(const std::string& host, c
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(body_limit);
-  if (beast::error_code ec = c.read(parser)) {
+  if (beast::error_code ec = c.read(parser, timeouts.io)) {
     return transport_error{"no complete answer from the server: " + ec.message()};
   }
   http_response response;
@@ -144,7 +144,7 @@ std::optional<transport_error> stream(const std::string& host, const std::string
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    beast::error_code ec = c.read(parser);
+    beast::error_code ec = c.read(parser, timeouts.stream_idle);
     if (ec == http::error::need_buffer) ec = {};
     const std::size_t got = piece.size() - parser.get().body().size;
     if (got > 0 && !on_body(std::string_view(piece.data(), got))) return std::nullopt;

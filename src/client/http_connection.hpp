@@ -43,7 +43,10 @@ struct transport_error {
 
 struct http_timeouts {
   std::chrono::milliseconds connect{5000};
-  std::chrono::milliseconds io{30000};  // per read or write; for a stream, the longest silence
+  std::chrono::milliseconds io{30000};  // per read or write of a plain request
+  // An event stream's longest silence before the client takes it for dropped and resumes (a
+  // dead machine sends no FIN); long, since a job may run for minutes without an event.
+  std::chrono::milliseconds stream_idle{120000};
 };
 
 // One request, the whole answer read. Blocking.

@@ -45,7 +45,7 @@ class EndToEnd : public ::testing::Test {
       return std::nullopt;
     };
     c.seed = 1;
-    c.timeouts = {2000ms, 5000ms};
+    c.timeouts = {2000ms, 5000ms, 5000ms};
     c.sleep = [this](std::chrono::milliseconds d) {
       sleeps.push_back(d);
       if (on_first_sleep) std::exchange(on_first_sleep, nullptr)();
