@@ -41,7 +41,8 @@ class connection {
 
     const http::verb verb = http::string_to_verb(r.method);
     http::request<http::string_body> request{verb, r.target, 11};
-    request.set(http::field::host, host + ":" + port);
+    const bool ipv6 = host.find(':') != std::string::npos;
+    request.set(http::field::host, (ipv6 ? "[" + host + "]" : host) + ":" + port);
     request.set(http::field::user_agent, "respawn-cli");
     request.set(http::field::connection, "close");
     for (const auto& [name, value] : r.headers) request.set(name, value);

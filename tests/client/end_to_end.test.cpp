@@ -203,6 +203,19 @@ TEST_F(EndToEnd, ADroppedStreamResumesWithLastEventIdMissingAndRepeatingNothing)
   EXPECT_NE(err.str().find("event stream dropped after event 3"), std::string::npos) << err.str();
 }
 
+// A stream that ends cleanly without a final event (a server restarted between the job's end
+// and its log): the client asks for the job, and it has ended.
+TEST_F(EndToEnd, AStreamThatEndsEarlyIsSettledByTheJobsState) {
+  fake_api api;
+  const auto id = api.add_job("k", {{"kind", "fib"}}, "succeeded", {{"queued", "{}"}});
+  ASSERT_EQ(run(api.url(), {"watch", std::to_string(id)}), exit_code::ok) << err.str();
+  auto lines = event_lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "queued {}");
+  EXPECT_EQ(lines[1].rfind("succeeded {", 0), 0u) << lines[1];
+  EXPECT_EQ(api.stream_requests().size(), 1u);
+}
+
 TEST_F(EndToEnd, ExitCodesFollowTheJobsEnd) {
   fake_api api;
   const auto dead = api.add_job("a", {{"kind", "fail"}}, "running", {{"running", "{}"}, {"dead", R"({"error":"boom"})"}});
