@@ -1,0 +1,100 @@
+// event_display: see event_display.hpp.
+#include "event_display.hpp"
+
+#include <cstdio>
+#include <set>
+
+#include "respawn/client.hpp"
+
+namespace respawn::client {
+namespace {
+
+// Events that name the job's state; progress and output do not change it.
+const std::set<std::string> state_events = {"queued", "running", "retrying", "succeeded",
+                                            "failed", "dead", "cancelled"};
+
+}  // namespace
+
+bool is_final_state(const std::string& state) {
+  return state == "succeeded" || state == "dead" || state == "cancelled";
+}
+
+int exit_code_for_final_state(const std::string& state) {
+  if (state == "succeeded") return exit_code::ok;
+  if (state == "cancelled") return exit_code::job_cancelled;
+  return exit_code::job_dead;
+}
+
+event_display::event_display(client_context& context, std::int64_t job_id)
+    : context_(context), job_id_(job_id), started_(std::chrono::steady_clock::now()) {}
+
+event_display::~event_display() {
+  if (line_shown_) {
+    context_.err << "\n";  // leave the last progress line on screen
+    context_.err.flush();
+  }
+}
+
+void event_display::note_fields(const nlohmann::json& data) {
+  if (!data.is_object()) return;
+  for (const char* key : {"attempt", "attempts"}) {
+    if (data.contains(key) && data[key].is_number_integer()) attempt_ = data[key].get<std::int64_t>();
+  }
+  if (data.contains("max_attempts") && data["max_attempts"].is_number_integer()) {
+    max_attempts_ = data["max_attempts"].get<std::int64_t>();
+  }
+}
+
+void event_display::show(const sse_event& event) {
+  if (state_events.count(event.type) != 0) state_ = event.type;
+  note_fields(nlohmann::json::parse(event.data, nullptr, false));
+  std::string data = event.data;
+  for (char& c : data) {
+    if (c == '\n') c = ' ';
+  }
+  clear_line();
+  context_.out << event.type << " " << data << "\n";
+  context_.out.flush();
+  redraw();
+}
+
+void event_display::show_job(const nlohmann::json& job) {
+  if (job.is_object() && job.contains("state") && job["state"].is_string()) {
+    state_ = job["state"].get<std::string>();
+  }
+  note_fields(job);
+  clear_line();
+  context_.out << state_ << " " << job.dump() << "\n";
+  context_.out.flush();
+  redraw();
+}
+
+std::string event_display::status_line() const {
+  char elapsed[32];
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started_)
+                      .count();
+  std::snprintf(elapsed, sizeof elapsed, "%.1f s", static_cast<double>(ms) / 1000.0);
+  std::string line = "job " + std::to_string(job_id_) + " " + state_;
+  if (attempt_) {
+    line += "  attempt " + std::to_string(*attempt_);
+    if (max_attempts_) line += "/" + std::to_string(*max_attempts_);
+  }
+  return line + "  " + elapsed;
+}
+
+void event_display::clear_line() {
+  if (line_shown_) {
+    context_.err << "\r\033[2K";
+    line_shown_ = false;
+  }
+}
+
+void event_display::redraw() {
+  if (!context_.tty) return;
+  context_.err << "\r\033[2K" << status_line();
+  context_.err.flush();
+  line_shown_ = true;
+}
+
+}  // namespace respawn::client

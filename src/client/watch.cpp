@@ -1,0 +1,106 @@
+// watch: see watch.hpp.
+#include "watch.hpp"
+
+#include <charconv>
+
+#include "event_display.hpp"
+#include "respawn/client.hpp"
+#include "sse_parser.hpp"
+
+namespace respawn::client {
+namespace {
+
+std::optional<std::int64_t> as_number(const std::string& text) {
+  std::int64_t n = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (error != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return n;
+}
+
+}  // namespace
+
+bool already_seen(const std::string& id, const std::string& last) {
+  const auto a = as_number(id);
+  const auto b = as_number(last);
+  if (a && b) return *a <= *b;
+  return id == last;
+}
+
+int follow_events(api_client& api, std::int64_t job_id) {
+  client_context& context = api.context();
+  event_display display(context, job_id);
+  const std::string job_target = "/v1/jobs/" + std::to_string(job_id);
+  std::optional<std::string> last_id;
+  for (;;) {
+    http_request request = api.make_request("GET", job_target + "/events");
+    request.headers.emplace_back("Accept", "text/event-stream");
+    if (last_id) request.headers.emplace_back("Last-Event-ID", *last_id);
+
+    sse_parser parser;  // a new one per connection: a line cut by a drop must not run on
+    http_head head;
+    std::string error_body;
+    std::optional<std::string> final_state;
+    bool got_event = false;
+    auto dropped = stream(
+        api.config().address.host, api.config().address.port, request, context.timeouts,
+        [&](const http_head& h) {
+          head = h;
+          return true;  // read an error's body too
+        },
+        [&](std::string_view piece) {
+          if (head.status != 200) {
+            error_body.append(piece);
+            return true;
+          }
+          for (const auto& event : parser.feed(piece)) {
+            if (last_id && !event.id.empty() && already_seen(event.id, *last_id)) continue;
+            if (!event.id.empty()) last_id = event.id;
+            got_event = true;
+            display.show(event);
+            if (is_final_state(event.type)) {
+              final_state = event.type;
+              return false;  // the server closes after it anyway
+            }
+          }
+          return true;
+        });
+    if (final_state) return exit_code_for_final_state(*final_state);
+    if (got_event) api.succeeded();
+
+    std::string why;
+    std::optional<std::chrono::milliseconds> wait_at_least;
+    if (dropped && head.status == 0) {
+      why = "server unreachable (" + dropped->message + ")";
+    } else if (head.status == 200) {
+      // Dropped mid-stream, or ended without a final event: ask for the job itself.
+      auto answer = api.call(api.make_request("GET", job_target));
+      if (std::holds_alternative<gave_up>(answer)) return exit_code::unreachable;
+      auto& job = std::get<api_answer>(answer);
+      if (job.status != 200) {
+        display.clear_line();
+        context.err << "respawn: job " << job_id << ": " << error_text(job.status, job.body) << "\n";
+        return exit_code_for_status(job.status);
+      }
+      const std::string state = job.body.value("state", std::string());
+      if (is_final_state(state)) {
+        display.show_job(job.body);
+        return exit_code_for_final_state(state);
+      }
+      why = std::string(dropped ? "event stream dropped" : "event stream ended early") +
+            (last_id ? " after event " + *last_id : std::string()) + "; resuming";
+    } else if (retryable_status(head.status)) {
+      why = "server unavailable (" + std::to_string(head.status) + ")";
+      wait_at_least = retry_after(head);
+    } else {
+      const nlohmann::json body = nlohmann::json::parse(error_body, nullptr, false);
+      display.clear_line();
+      context.err << "respawn: job " << job_id << ": "
+                  << error_text(head.status, body.is_discarded() ? nlohmann::json() : body) << "\n";
+      return exit_code_for_status(head.status);
+    }
+    display.clear_line();
+    if (!api.wait_before_retry(why, wait_at_least)) return exit_code::unreachable;
+  }
+}
+
+}  // namespace respawn::client

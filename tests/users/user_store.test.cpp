@@ -1,0 +1,229 @@
+// Tests of user_store (users.hpp): tokens, hashes on disk, names, revocation, threads, and two
+// stores on one file (the node's and the `respawn user` command's).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <thread>
+
+#include "respawn/users.hpp"
+#include "store/temp_dir.hpp"
+
+namespace respawn::users {
+namespace {
+
+using store::testing::temp_dir;
+using namespace std::chrono_literals;
+
+std::unique_ptr<user_store> open_store(const std::string& path) {
+  auto s = user_store::open(path);
+  EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+  return std::move(s).value();
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(Tokens, AreRandomUuidV4) {
+  const std::regex uuid_v4("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  auto a = new_token();
+  auto b = new_token();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(std::regex_match(a.value(), uuid_v4)) << a.value();
+  EXPECT_NE(a.value(), b.value());
+}
+
+TEST(Tokens, HashIsSha256Hex) {
+  EXPECT_EQ(token_sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(UserNames, AllowOnlyTheDocumentedCharacters) {
+  EXPECT_TRUE(valid_user_name("alice"));
+  EXPECT_TRUE(valid_user_name("A.b_c-9"));
+  EXPECT_TRUE(valid_user_name(std::string(64, 'x')));
+  EXPECT_FALSE(valid_user_name(""));
+  EXPECT_FALSE(valid_user_name(std::string(65, 'x')));
+  EXPECT_FALSE(valid_user_name("bob smith"));
+  EXPECT_FALSE(valid_user_name("bob/../x"));
+  EXPECT_FALSE(valid_user_name("émile"));
+}
+
+TEST(UserStore, AddsListsRevokesAndAuthenticates) {
+  temp_dir dir;
+  auto s = open_store(users_db_path(dir.path().string()));
+  auto alice = s->add("alice");
+  auto bob = s->add("bob");
+  ASSERT_TRUE(alice.ok() && bob.ok());
+  EXPECT_EQ(s->authenticate(alice.value()), "alice");
+  EXPECT_EQ(s->authenticate(bob.value()), "bob");
+  EXPECT_EQ(s->authenticate("not-a-token"), std::nullopt);
+
+  auto users = s->list();
+  ASSERT_TRUE(users.ok());
+  ASSERT_EQ(users.value().size(), 2u);
+  EXPECT_EQ(users.value()[0].name, "alice");
+  EXPECT_FALSE(users.value()[0].revoked);
+  EXPECT_GT(users.value()[0].created_at_ms, 1'600'000'000'000);
+
+  auto revoked = s->revoke("alice");
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_TRUE(revoked.value());
+  EXPECT_EQ(s->authenticate(alice.value()), std::nullopt);  // at once: same store
+  EXPECT_EQ(s->authenticate(bob.value()), "bob");
+  auto again = s->revoke("alice");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again.value());
+  EXPECT_TRUE(s->list().value()[0].revoked);
+}
+
+TEST(UserStore, StoresHashesNotTokens) {
+  temp_dir dir;
+  const std::string path = users_db_path(dir.path().string());
+  std::string token;
+  {
+    auto s = open_store(path);
+    token = s->add("alice").value();
+  }
+  // The raw bytes of the database and its WAL never hold the token.
+  EXPECT_EQ(file_bytes(path).find(token), std::string::npos);
+  EXPECT_EQ(file_bytes(path + "-wal").find(token), std::string::npos);
+  // What is there is its SHA-256.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT token_sha256, user_name FROM tokens", -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), token_sha256(token));
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)), "alice");
+  sqlite3_finalize(st);
+  sqlite3_stmt* mode = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &mode, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(mode), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(mode, 0)), "wal");
+  sqlite3_finalize(mode);
+  sqlite3_close(db);
+}
+
+TEST(UserStore, RejectsDuplicateInvalidAndUnknownNames) {
+  temp_dir dir;
+  auto s = open_store(users_db_path(dir.path().string()));
+  ASSERT_TRUE(s->add("alice").ok());
+  auto dup = s->add("alice");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, user_errc::duplicate_name);
+  ASSERT_TRUE(s->revoke("alice").ok());
+  EXPECT_EQ(s->add("alice").error().code, user_errc::duplicate_name);  // revoked names stay taken
+  EXPECT_EQ(s->add("no spaces").error().code, user_errc::invalid_name);
+  EXPECT_EQ(s->add("").error().code, user_errc::invalid_name);
+  EXPECT_EQ(s->revoke("nobody").error().code, user_errc::unknown_user);
+  EXPECT_EQ(s->list().value().size(), 1u);
+}
+
+TEST(UserStore, EnsureMakesTheDemoUserThenAddsFreshTokens) {
+  temp_dir dir;
+  auto s = open_store(users_db_path(dir.path().string()));
+  auto first = s->ensure("demo");
+  auto second = s->ensure("demo");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(first.value(), second.value());
+  EXPECT_EQ(s->authenticate(first.value()), "demo");  // the old token keeps working
+  EXPECT_EQ(s->authenticate(second.value()), "demo");
+  ASSERT_TRUE(s->revoke("demo").ok());
+  EXPECT_EQ(s->ensure("demo").error().code, user_errc::revoked);
+}
+
+TEST(UserStore, WritesTokenFilesOnlyItsOwnerCanRead) {
+  temp_dir dir;
+  const std::string path = (dir.path() / "demo.token").string();
+  ASSERT_TRUE(write_token_file(path, "t-1").ok());
+  ASSERT_TRUE(write_token_file(path, "t-2").ok());
+  EXPECT_EQ(file_bytes(path), "t-2\n");
+  struct stat st{};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// A revoke made through another store (the CLI while the node runs) reaches this store's
+// cache within revocation_delay.
+TEST(UserStore, RevokeThroughAnotherStoreTakesEffectWithinTheDelay) {
+  temp_dir dir;
+  const std::string path = users_db_path(dir.path().string());
+  auto node = open_store(path);
+  auto cli = open_store(path);
+  const std::string token = cli->add("alice").value();
+  ASSERT_EQ(node->authenticate(token), "alice");  // now cached
+  const auto revoked_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(cli->revoke("alice").value());
+  const auto deadline = revoked_at + user_store::revocation_delay + 2s;
+  while (node->authenticate(token).has_value()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "revoke never reached the node";
+    std::this_thread::yield();
+  }
+  EXPECT_LE(std::chrono::steady_clock::now() - revoked_at, user_store::revocation_delay + 500ms);
+}
+
+TEST(UserStore, AuthenticatesFromManyThreadsWhileUsersChange) {
+  temp_dir dir;
+  const std::string path = users_db_path(dir.path().string());
+  auto node = open_store(path);
+  auto cli = open_store(path);
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 8; ++i) tokens.push_back(cli->add("u" + std::to_string(i)).value());
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::atomic<long> calls{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load()) {
+        // users u0..u3 are never revoked; each must always be recognised.
+        const int i = t % 4;
+        if (node->authenticate(tokens[static_cast<std::size_t>(i)]) != "u" + std::to_string(i)) {
+          ++wrong;
+        }
+        if (node->authenticate("bogus-" + std::to_string(calls.load() % 50)).has_value()) ++wrong;
+        ++calls;
+      }
+    });
+  }
+  // Meanwhile the other store writes: new users, revokes (the busy timeout keeps both safe).
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(cli->add("extra" + std::to_string(i)).ok());
+  for (int i = 4; i < 8; ++i) ASSERT_TRUE(cli->revoke("u" + std::to_string(i)).ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node->add("node" + std::to_string(i)).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (calls.load() < 20000 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  stop = true;
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(node->list().value().size(), 48u);
+}
+
+TEST(UserStore, TwoStoresWriteOneFileAtOnce) {
+  temp_dir dir;
+  const std::string path = users_db_path(dir.path().string());
+  auto a = open_store(path);
+  auto b = open_store(path);
+  std::atomic<int> failures{0};
+  std::thread ta([&] {
+    for (int i = 0; i < 50; ++i) failures += a->add("a" + std::to_string(i)).ok() ? 0 : 1;
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < 50; ++i) failures += b->add("b" + std::to_string(i)).ok() ? 0 : 1;
+  });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(a->list().value().size(), 100u);
+  const std::string token = a->add("shared").value();
+  EXPECT_EQ(b->authenticate(token), "shared");
+}
+
+}  // namespace
+}  // namespace respawn::users
