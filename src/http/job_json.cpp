@@ -58,7 +58,7 @@ std::string format_time(jobs::job_time time) {
   }
   std::tm tm{};
   ::gmtime_r(&seconds, &tm);
-  char buffer[40];
+  char buffer[96];  // room for any int the format could be given (-Wformat-truncation)
   std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(fraction));
   return buffer;
