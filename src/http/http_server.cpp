@@ -10,6 +10,7 @@
 // handler runs per connection and the connection's state is only touched on its strand.
 #include "respawn/http_server.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -65,6 +66,10 @@ class session : public std::enable_shared_from_this<session> {
       : stream_{std::move(socket)}, timer_{stream_.get_executor()}, parts_{parts} {}
 
   void start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); }); }
+
+  // Closes the socket from outside the strand: only once no I/O thread runs (server::stop). Its
+  // pending handlers stay queued in the stopped io_context and are destroyed with it.
+  void abort() { close_now(); }
 
  private:
   void read_request() {
@@ -177,9 +182,10 @@ class session : public std::enable_shared_from_this<session> {
   void poll() {
     if (std::chrono::steady_clock::now() - last_write_ >= parts_.config.stream_keep_alive) {
       // A comment line: clients ignore it; proxies and the client's own idle timers see life, and
-      // a client that has gone away is noticed here at the latest.
+      // a client that has gone away is noticed here at the latest. The log is read right after
+      // it (poll_again_now_), so a keep-alive shorter than the poll interval cannot starve events.
       out_ = ": keep-alive\n\n";
-      poll_again_now_ = false;
+      poll_again_now_ = true;
       return write_stream(false);
     }
     auto executor = stream_.get_executor();
@@ -271,7 +277,9 @@ struct server::impl {
     acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (!acceptor.is_open()) return;
       if (!ec) {
-        std::make_shared<session>(std::move(socket), server_parts{config, routes, *pool})->start();
+        auto s = std::make_shared<session>(std::move(socket), server_parts{config, routes, *pool});
+        remember(s);
+        s->start();
         return accept();
       }
       // Out of descriptors, say: try again shortly rather than spin on the error.
@@ -282,8 +290,24 @@ struct server::impl {
     });
   }
 
+  // Every session, so that stop() can close their sockets: stopping the io_context alone would
+  // leave clients (an open SSE stream above all) connected to nobody until the server is
+  // destroyed. Expired entries are swept as the list grows, so it stays about as long as the
+  // number of open connections.
+  void remember(const std::shared_ptr<session>& s) {
+    std::lock_guard lock(sessions_mutex);
+    if (sessions.size() >= sessions_sweep_at) {
+      std::erase_if(sessions, [](const std::weak_ptr<session>& w) { return w.expired(); });
+      sessions_sweep_at = std::max<std::size_t>(64, sessions.size() * 2);
+    }
+    sessions.push_back(s);
+  }
+
   server_config config;
   api_routes routes;
+  std::mutex sessions_mutex{};
+  std::vector<std::weak_ptr<session>> sessions{};
+  std::size_t sessions_sweep_at = 64;
   asio::io_context ioc{};
   asio::strand<asio::io_context::executor_type> acceptor_strand{asio::make_strand(ioc)};
   tcp::acceptor acceptor{acceptor_strand};
@@ -350,14 +374,20 @@ void server::stop() {
   auto& s = *impl_;
   if (s.stopped || !s.started) return;
   s.stopped = true;
-  // Every connection ends with the I/O threads: their pending handlers (and with them the
-  // sessions and sockets) are destroyed with the io_context. Handlers still running on the work
-  // pool finish and post into the stopped io_context, where their answers are dropped.
+  // The I/O threads stop first, then the handler threads (a running handler finishes and posts
+  // into the stopped io_context, where its answer is dropped). With no thread left that could
+  // touch a session, their sockets are closed here; their pending handlers are destroyed with
+  // the io_context.
   s.work.reset();
   s.ioc.stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   s.pool->stop();
+  std::lock_guard sessions_lock(s.sessions_mutex);
+  for (auto& w : s.sessions) {
+    if (auto live = w.lock()) live->abort();
+  }
+  s.sessions.clear();
 }
 
 }  // namespace respawn::http

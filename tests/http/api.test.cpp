@@ -239,5 +239,14 @@ TEST_F(http_api, one_connection_serves_many_requests_and_many_connections_work_a
   EXPECT_EQ(ok.load(), 40);
 }
 
+TEST_F(http_api, after_stop_accepting_open_connections_are_served_and_new_ones_refused) {
+  start();
+  auto c = connect();
+  ASSERT_EQ(c.request("GET", "/healthz").status, 200u);
+  server_->stop_accepting();
+  EXPECT_THROW(connect().request("GET", "/healthz"), std::runtime_error);
+  EXPECT_EQ(c.request("GET", "/v1/jobs", {}, ann()).status, 200u);  // the kept-alive one still works
+}
+
 }  // namespace
 }  // namespace respawn::http::test

@@ -87,5 +87,32 @@ TEST_F(http_api, a_stream_that_is_resumed_mid_job_misses_nothing) {
   EXPECT_EQ(rest.back().event, "dead");
 }
 
+TEST_F(http_api, a_quiet_stream_sends_keep_alive_comments_that_clients_ignore) {
+  auto config = http_config();
+  config.stream_keep_alive = 20ms;
+  start(engine_config(), std::move(config));
+  auto c = connect();
+  auto id = submit(c, {{"kind", "sleep"}, {"args", {{"ms", 60000}}}, {"timeout_ms", 300}, {"max_attempts", 1}}).at("id");
+  auto [head, messages] = c.stream("/v1/jobs/" + std::to_string(id.get<std::uint64_t>()) + "/events", ann());
+  ASSERT_EQ(head.status, 200u);
+  EXPECT_NE(head.body.find("\n: keep-alive\n\n"), std::string::npos) << head.body;
+  EXPECT_EQ(names_of(messages), (std::vector<std::string>{"queued", "running", "dead"}));
+}
+
+TEST_F(http_api, stopping_the_server_ends_an_open_stream) {
+  start();
+  auto c = connect();
+  auto id = submit(c, {{"kind", "sleep"}, {"args", {{"ms", 60000}}}}).at("id").get<std::uint64_t>();
+  client s{server_->port()};
+  s.send_raw("GET /v1/jobs/" + std::to_string(id) +
+             "/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-ann\r\n\r\n");
+  auto first = s.read_until("event: running");  // the stream is open and live
+  EXPECT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+  server_->stop();
+  auto all = s.read_to_end();  // ends (within the client's deadline) instead of hanging
+  EXPECT_EQ(all.find("event: cancelled"), std::string::npos);
+  server_->stop();  // again: nothing happens
+}
+
 }  // namespace
 }  // namespace respawn::http::test

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -106,6 +107,34 @@ class client {
     return out;
   }
 
+  // For streams read piecemeal: sends bytes on the kept-alive connection, then reads until a
+  // marker is in what was read, or to the end. Both return everything read so far.
+  void send_raw(const std::string& bytes) {
+    connect_if_needed();
+    pending_.clear();
+    boost::beast::error_code ec;
+    socket_->expires_after(deadline_);
+    boost::asio::async_write(*socket_, boost::asio::buffer(bytes), [&](boost::beast::error_code e, std::size_t) { ec = e; });
+    run(ec, "write");
+  }
+  std::string read_until(const std::string& marker) {
+    boost::beast::error_code ec;
+    socket_->expires_after(deadline_);
+    boost::asio::async_read_until(*socket_, boost::asio::dynamic_buffer(pending_), marker,
+                                  [&](boost::beast::error_code e, std::size_t) { ec = e; });
+    run(ec, "read");
+    return pending_;
+  }
+  std::string read_to_end() {
+    boost::beast::error_code ec;
+    socket_->expires_after(deadline_);
+    boost::asio::async_read(*socket_, boost::asio::dynamic_buffer(pending_),
+                            [&](boost::beast::error_code e, std::size_t) { ec = e; });
+    run_to_end(ec);
+    socket_.reset();
+    return pending_;
+  }
+
   static std::vector<sse_message> parse_sse(const std::string& text) {
     std::vector<sse_message> out;
     std::size_t start = 0;
@@ -172,6 +201,7 @@ class client {
   boost::asio::io_context io_{};
   std::optional<boost::beast::tcp_stream> socket_{};
   boost::beast::flat_buffer buffer_{};
+  std::string pending_{};
 };
 
 }  // namespace respawn::http::test
