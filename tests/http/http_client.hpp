@@ -93,18 +93,8 @@ class client {
   // Raw bytes, for requests a well-behaved client cannot produce; reads until the server closes.
   std::string raw(const std::string& bytes) {
     socket_.reset();
-    connect_if_needed();
-    boost::beast::error_code ec;
-    socket_->expires_after(deadline_);
-    boost::asio::async_write(*socket_, boost::asio::buffer(bytes), [&](boost::beast::error_code e, std::size_t) { ec = e; });
-    run(ec, "write");
-    std::string out;
-    socket_->expires_after(deadline_);
-    boost::asio::async_read(*socket_, boost::asio::dynamic_buffer(out),
-                            [&](boost::beast::error_code e, std::size_t) { ec = e; });
-    run_to_end(ec);
-    socket_.reset();
-    return out;
+    send_raw(bytes);
+    return read_to_end();
   }
 
   // For streams read piecemeal: sends bytes on the kept-alive connection, then reads until a
