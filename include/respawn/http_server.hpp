@@ -35,16 +35,16 @@ namespace respawn::http {
 
 struct server_config {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 8080;              // 0: any free port (tests); port() tells which
-  std::size_t max_body_bytes = 1 << 20;   // a larger request body: 413
-  std::size_t max_batch = 1000;           // jobs in one POST /v1/jobs/batch; more: 422
-  std::size_t io_threads = 1;             // Asio threads (sockets, timers, SSE)
-  std::size_t handler_threads = 2;        // threads that run requests (engine calls, store reads)
-  std::size_t pending_max = 1024;         // requests and SSE polls waiting for a handler thread
-  std::chrono::milliseconds call_timeout{10000};        // an engine call past this: 503
-  std::chrono::milliseconds stream_poll_interval{25};   // how often an open SSE stream reads the log
-  std::chrono::milliseconds stream_keep_alive{15000};   // a ": keep-alive" comment after this silence
-  std::chrono::milliseconds idle_timeout{60000};        // a connection silent this long is closed
+  std::uint16_t port = 8080;                           // 0: any free port (tests); port() tells which
+  std::size_t max_body_bytes = 1 << 20;                // a larger request body: 413
+  std::size_t max_batch = 1000;                        // jobs in one POST /v1/jobs/batch; more: 422
+  std::size_t io_threads = 1;                          // Asio threads (sockets, timers, SSE)
+  std::size_t handler_threads = 2;                     // threads that run requests (engine calls, store reads)
+  std::size_t pending_max = 1024;                      // requests and SSE polls waiting for a handler thread
+  std::chrono::milliseconds call_timeout{10000};       // an engine call past this: 503
+  std::chrono::milliseconds stream_poll_interval{25};  // how often an open SSE stream reads the log
+  std::chrono::milliseconds stream_keep_alive{15000};  // a ": keep-alive" comment after this silence
+  std::chrono::milliseconds idle_timeout{60000};       // a connection silent this long is closed
   // What GET shows as max_attempts for a job submitted without one (the engine's retry policy's
   // attempts_max; the engine stores 0 for "the default").
   std::uint32_t default_max_attempts = 5;

@@ -21,8 +21,12 @@ struct api_error {
   std::optional<std::string> allow{};        // the allowed methods, for 405
 };
 
-inline api_error bad_request(std::string code, std::string message) { return {400, std::move(code), std::move(message)}; }
-inline api_error unprocessable(std::string code, std::string message) { return {422, std::move(code), std::move(message)}; }
+inline api_error bad_request(std::string code, std::string message) {
+  return {400, std::move(code), std::move(message)};
+}
+inline api_error unprocessable(std::string code, std::string message) {
+  return {422, std::move(code), std::move(message)};
+}
 inline api_error not_found(std::string message) { return {404, "not_found", std::move(message)}; }
 inline api_error unavailable(std::string code, std::string message) {
   return {503, std::move(code), std::move(message), "1"};

@@ -14,8 +14,8 @@
 namespace respawn::http {
 
 struct api_request {
-  std::string method{};  // "GET", "POST", ... as sent
-  std::string target{};  // path and query, as sent: "/v1/jobs?state=queued"
+  std::string method{};                          // "GET", "POST", ... as sent
+  std::string target{};                          // path and query, as sent: "/v1/jobs?state=queued"
   std::optional<std::string> authorization{};    // the Authorization header
   std::optional<std::string> idempotency_key{};  // the Idempotency-Key header
   std::optional<std::string> last_event_id{};    // the Last-Event-ID header (SSE resume)
@@ -32,7 +32,7 @@ struct event_stream {
 
 struct api_response {
   unsigned status = 200;
-  std::string body{};  // JSON, unless stream is set
+  std::string body{};                                          // JSON, unless stream is set
   std::vector<std::pair<std::string, std::string>> headers{};  // beyond Content-Type
   // Set on a successful GET /v1/jobs/ID/events: the connection turns into an SSE stream.
   std::optional<event_stream> stream{};

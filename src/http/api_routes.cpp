@@ -73,8 +73,7 @@ api_error submit_failure(const engine::submit_reply& reply) {
     return {429, "overloaded", "too many jobs are waiting; try again later (" + reply.error + ")", "1"};
   }
   if (code == "idempotency_conflict") {
-    return {409, "idempotency_conflict",
-            "this idempotency key names a job with a different request: " + reply.error};
+    return {409, "idempotency_conflict", "this idempotency key names a job with a different request: " + reply.error};
   }
   if (code == "invalid_request") return unprocessable("invalid_request", reply.error);
   if (code == "io_error") return unavailable("store_unavailable", "the job could not be stored: " + reply.error);
@@ -106,8 +105,8 @@ std::variant<jobs::job_state, api_error> owned_job(const routes_context& c, std:
 std::optional<api_error> parse_body(const api_request& request, nlohmann::json& out) {
   out = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded()) {
-    return bad_request("invalid_json", request.body.empty() ? "the body must be JSON, and is empty"
-                                                            : "the body is not valid JSON");
+    return bad_request("invalid_json",
+                       request.body.empty() ? "the body must be JSON, and is empty" : "the body is not valid JSON");
   }
   if (!out.is_object()) return bad_request("invalid_json", "the body must be a JSON object");
   return std::nullopt;
@@ -122,10 +121,12 @@ std::optional<api_error> check_kind(const routes_context& c, const jobs::job_req
 
 // Submits through the dispatcher (durable when it answers) and reads the jobs back.
 std::variant<std::vector<std::pair<jobs::job_state, bool>>, api_error> submit(const routes_context& c,
-                                                                             std::vector<jobs::job_request> requests) {
-  auto reply = c.rt.call<engine::submit_reply>(c.dispatcher, engine::submit_jobs{std::move(requests)},
-                                               c.config.call_timeout);
-  if (!reply.ok()) return unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message());
+                                                                              std::vector<jobs::job_request> requests) {
+  auto reply =
+      c.rt.call<engine::submit_reply>(c.dispatcher, engine::submit_jobs{std::move(requests)}, c.config.call_timeout);
+  if (!reply.ok()) {
+    return unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message());
+  }
   if (!reply.value().ok) return submit_failure(reply.value());
   std::vector<std::pair<jobs::job_state, bool>> out;
   out.reserve(reply.value().jobs.size());
@@ -163,13 +164,15 @@ api_response submit_one(const routes_context& c, const api_request& request) {
 
 api_response submit_batch(const routes_context& c, const api_request& request) {
   if (request.idempotency_key) {
-    return to_response(unprocessable("invalid_header",
-                                     "a batch takes an idempotency_key per job, not an Idempotency-Key header"));
+    return to_response(
+        unprocessable("invalid_header", "a batch takes an idempotency_key per job, not an Idempotency-Key header"));
   }
   nlohmann::json body;
   if (auto e = parse_body(request, body)) return to_response(*e);
   for (const auto& [key, value] : body.items()) {
-    if (key != "jobs") return to_response(unprocessable("unknown_field", "unknown field \"" + key + "\" (known: jobs)"));
+    if (key != "jobs") {
+      return to_response(unprocessable("unknown_field", "unknown field \"" + key + "\" (known: jobs)"));
+    }
   }
   auto list = body.find("jobs");
   if (list == body.end() || !list->is_array()) {
@@ -207,8 +210,10 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
     if (name == "state") {
       auto status = jobs::parse_job_status(value);
       if (!status) {
-        return to_response(unprocessable("invalid_parameter", "state must be one of queued, running, succeeded, "
-                                                              "failed, dead, cancelled; not \"" + value + "\""));
+        return to_response(unprocessable("invalid_parameter",
+                                         "state must be one of queued, running, succeeded, "
+                                         "failed, dead, cancelled; not \"" +
+                                             value + "\""));
       }
       filter.status = status;
     } else if (name == "kind") {
@@ -225,8 +230,8 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
       }
       filter.limit = static_cast<std::size_t>(*limit);
     } else {
-      return to_response(unprocessable("unknown_parameter", "unknown parameter \"" + name +
-                                                                "\" (known: state, kind, after_id, limit)"));
+      return to_response(unprocessable("unknown_parameter",
+                                       "unknown parameter \"" + name + "\" (known: state, kind, after_id, limit)"));
     }
   }
   auto page = c.store.list(filter);
@@ -234,7 +239,8 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
   nlohmann::json out;
   out["jobs"] = nlohmann::json::array();
   for (const auto& job : page.value().jobs) out["jobs"].push_back(job_to_json(job, c.config.default_max_attempts));
-  out["next_after_id"] = page.value().next_after_id ? nlohmann::json(*page.value().next_after_id) : nlohmann::json(nullptr);
+  out["next_after_id"] =
+      page.value().next_after_id ? nlohmann::json(*page.value().next_after_id) : nlohmann::json(nullptr);
   return json_response(200, out);
 }
 
@@ -243,13 +249,17 @@ api_response cancel(const routes_context& c, std::string_view id_text) {
   if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
   auto job = std::get<jobs::job_state>(std::move(owned));
   auto already_final = [&](const jobs::job_state& j) {
-    if (j.status == jobs::job_status::cancelled) return json_response(200, job_to_json(j, c.config.default_max_attempts));
-    return to_response({409, "already_final", "job " + std::to_string(j.id) + " has already " +
-                                                  std::string{jobs::to_string(j.status)}});
+    if (j.status == jobs::job_status::cancelled) {
+      return json_response(200, job_to_json(j, c.config.default_max_attempts));
+    }
+    return to_response({409, "already_final",
+                        "job " + std::to_string(j.id) + " has already " + std::string{jobs::to_string(j.status)}});
   };
   if (jobs::is_final(job.status)) return already_final(job);
   auto reply = c.rt.call<bool>(c.dispatcher, engine::cancel_job{job.id}, c.config.call_timeout);
-  if (!reply.ok()) return to_response(unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message()));
+  if (!reply.ok()) {
+    return to_response(unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message()));
+  }
   // The engine answers before the cancel is logged; wait (briefly, bounded) until the store shows
   // it, so that the answer says "cancelled" or cancel_requested rather than the state before.
   auto until = std::chrono::steady_clock::now() + cancel_settle_max;
@@ -257,11 +267,13 @@ api_response cancel(const routes_context& c, std::string_view id_text) {
     auto now = c.store.get(job.id);
     if (!now.ok()) return to_response(store_failure(now.error()));
     job = std::move(now).value();
-    if (jobs::is_final(job.status)) return reply.value() ? json_response(200, job_to_json(job, c.config.default_max_attempts)) : already_final(job);
+    if (jobs::is_final(job.status)) return already_final(job);  // cancelled, or it ended first
     if (job.cancel_requested) break;
     if (std::chrono::steady_clock::now() > until) {
-      if (!reply.value()) return to_response(unavailable("engine_unavailable", "the job engine does not hold job " +
-                                                                                   std::to_string(job.id) + " yet"));
+      if (!reply.value()) {
+        return to_response(
+            unavailable("engine_unavailable", "the job engine does not hold job " + std::to_string(job.id) + " yet"));
+      }
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{2});
@@ -288,7 +300,9 @@ api_response open_events(const routes_context& c, const api_request& request, co
     stream.after_sequence = *seq;
   }
   for (const auto& [name, value] : target.query) {
-    if (name != "after") return to_response(unprocessable("unknown_parameter", "unknown parameter \"" + name + "\" (known: after)"));
+    if (name != "after") {
+      return to_response(unprocessable("unknown_parameter", "unknown parameter \"" + name + "\" (known: after)"));
+    }
   }
   if (jobs::is_final(job.status)) stream.final_sequence = job.last_sequence;
   api_response r;

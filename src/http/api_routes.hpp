@@ -23,7 +23,8 @@ namespace respawn::http {
 class api_routes {
  public:
   // `config` must outlive this object (the server owns both).
-  api_routes(runtime& rt, const server_config& config, respawn::pid dispatcher, std::shared_ptr<store::job_store> store);
+  api_routes(runtime& rt, const server_config& config, respawn::pid dispatcher,
+             std::shared_ptr<store::job_store> store);
 
   // Never throws: an unexpected exception becomes 500 internal. thread-safe.
   api_response handle(const api_request& request) const;

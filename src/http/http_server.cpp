@@ -65,7 +65,9 @@ class session : public std::enable_shared_from_this<session> {
   session(tcp::socket socket, server_parts parts)
       : stream_{std::move(socket)}, timer_{stream_.get_executor()}, parts_{parts} {}
 
-  void start() { asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); }); }
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+  }
 
   // Closes the socket from outside the strand: only once no I/O thread runs (server::stop). Its
   // pending handlers stay queued in the stopped io_context and are destroyed with it.
@@ -85,9 +87,9 @@ class session : public std::enable_shared_from_this<session> {
     stream_.expires_never();  // a handler may take up to call_timeout; the write sets its own
     if (ec == bhttp::error::end_of_stream) return shut_down();
     if (ec == bhttp::error::body_limit) {
-      return reply_and_close(to_response({413, "body_too_large", "the body is larger than " +
-                                                                     std::to_string(parts_.config.max_body_bytes) +
-                                                                     " bytes"}));
+      return reply_and_close(
+          to_response({413, "body_too_large",
+                       "the body is larger than " + std::to_string(parts_.config.max_body_bytes) + " bytes"}));
     }
     if (ec == bhttp::error::header_limit) {
       return reply_and_close(to_response({431, "headers_too_large", "the request's headers are too large"}));
@@ -106,16 +108,20 @@ class session : public std::enable_shared_from_this<session> {
     if (auto it = message.find(bhttp::field::authorization); it != message.end()) {
       request.authorization = std::string{it->value()};
     }
-    if (auto it = message.find("Idempotency-Key"); it != message.end()) request.idempotency_key = std::string{it->value()};
-    if (auto it = message.find("Last-Event-ID"); it != message.end()) request.last_event_id = std::string{it->value()};
+    if (auto it = message.find("Idempotency-Key"); it != message.end()) {
+      request.idempotency_key = std::string{it->value()};
+    }
+    if (auto it = message.find("Last-Event-ID"); it != message.end()) {
+      request.last_event_id = std::string{it->value()};
+    }
     request.body = std::move(message.body());
 
     auto executor = stream_.get_executor();
-    bool posted = parts_.pool.try_post(
-        [self = shared_from_this(), executor, request = std::move(request), &routes = parts_.routes]() {
-          auto response = routes.handle(request);
-          asio::post(executor, [self, response = std::move(response)]() mutable { self->on_handled(std::move(response)); });
-        });
+    bool posted = parts_.pool.try_post([self = shared_from_this(), executor, request = std::move(request),
+                                        &routes = parts_.routes]() {
+      auto response = routes.handle(request);
+      asio::post(executor, [self, response = std::move(response)]() mutable { self->on_handled(std::move(response)); });
+    });
     if (!posted) on_handled(to_response(unavailable("busy", "the server is busy; try again later")));
   }
 
@@ -163,13 +169,15 @@ class session : public std::enable_shared_from_this<session> {
 
   void write_stream(bool last) {
     stream_.expires_after(parts_.config.idle_timeout);
-    asio::async_write(stream_, asio::buffer(out_), [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
-      self->stream_.expires_never();
-      if (ec) return self->close_now();  // the client went away: it resumes with Last-Event-ID
-      self->last_write_ = std::chrono::steady_clock::now();
-      if (last) return self->linger();
-      self->schedule_poll(self->poll_again_now_ ? std::chrono::milliseconds{0} : self->parts_.config.stream_poll_interval);
-    });
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
+                        self->stream_.expires_never();
+                        if (ec) return self->close_now();  // the client went away: it resumes with Last-Event-ID
+                        self->last_write_ = std::chrono::steady_clock::now();
+                        if (last) return self->linger();
+                        self->schedule_poll(self->poll_again_now_ ? std::chrono::milliseconds{0}
+                                                                  : self->parts_.config.stream_poll_interval);
+                      });
   }
 
   void schedule_poll(std::chrono::milliseconds delay) {
@@ -189,10 +197,11 @@ class session : public std::enable_shared_from_this<session> {
       return write_stream(false);
     }
     auto executor = stream_.get_executor();
-    bool posted = parts_.pool.try_post([self = shared_from_this(), executor, stream = *event_stream_, &routes = parts_.routes] {
-      auto found = routes.poll(stream, stream_page);
-      asio::post(executor, [self, found = std::move(found)]() mutable { self->on_poll(std::move(found)); });
-    });
+    bool posted =
+        parts_.pool.try_post([self = shared_from_this(), executor, stream = *event_stream_, &routes = parts_.routes] {
+          auto found = routes.poll(stream, stream_page);
+          asio::post(executor, [self, found = std::move(found)]() mutable { self->on_poll(std::move(found)); });
+        });
     if (!posted) schedule_poll(parts_.config.stream_poll_interval);  // busy: try at the next tick
   }
 
@@ -226,10 +235,11 @@ class session : public std::enable_shared_from_this<session> {
     drain();
   }
   void drain() {
-    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec) return self->close_now();
-      self->drain();
-    });
+    stream_.async_read_some(asio::buffer(drain_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close_now();
+                              self->drain();
+                            });
   }
 
   void close_now() {

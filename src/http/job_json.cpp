@@ -14,7 +14,9 @@ constexpr std::int64_t max_attempts_limit = 1000;
 constexpr std::size_t max_key_bytes = 255;
 constexpr std::size_t max_kind_bytes = 128;
 
-nlohmann::json or_null(const std::string& text) { return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text); }
+nlohmann::json or_null(const std::string& text) {
+  return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+}
 
 // Common fields of a request (in job JSON and in the `queued` event).
 void put_request(nlohmann::json& out, const jobs::job_request& r, std::uint32_t default_max_attempts) {
@@ -82,10 +84,14 @@ nlohmann::json job_to_json(const jobs::job_state& job, std::uint32_t default_max
 
 std::string_view sse_event_name(jobs::event_type type) {
   switch (type) {
-    case jobs::event_type::submitted: return "queued";
-    case jobs::event_type::claimed: return "running";
-    case jobs::event_type::attempt_failed: return "retrying";
-    default: return jobs::to_string(type);
+    case jobs::event_type::submitted:
+      return "queued";
+    case jobs::event_type::claimed:
+      return "running";
+    case jobs::event_type::attempt_failed:
+      return "retrying";
+    default:
+      return jobs::to_string(type);
   }
 }
 
@@ -135,8 +141,8 @@ std::optional<api_error> parse_job_request(const nlohmann::json& in, std::string
     return unprocessable("invalid_field", std::string{where} + "kind is required and must be a non-empty string");
   }
   if (kind->get_ref<const std::string&>().size() > max_kind_bytes) {
-    return unprocessable("invalid_field", std::string{where} + "kind is longer than " + std::to_string(max_kind_bytes) +
-                                              " bytes");
+    return unprocessable("invalid_field",
+                         std::string{where} + "kind is longer than " + std::to_string(max_kind_bytes) + " bytes");
   }
   out.kind = kind->get<std::string>();
   if (auto args = in.find("args"); args != in.end() && !args->is_null()) {

@@ -12,8 +12,8 @@
 namespace respawn::http {
 
 struct request_target {
-  std::vector<std::string> segments{};           // "/v1/jobs/7" -> {"v1", "jobs", "7"}
-  std::map<std::string, std::string> query{};    // the last value wins for a repeated name
+  std::vector<std::string> segments{};         // "/v1/jobs/7" -> {"v1", "jobs", "7"}
+  std::map<std::string, std::string> query{};  // the last value wins for a repeated name
 };
 
 // nullopt: the target is not an origin-form path, or an escape is malformed.

@@ -28,8 +28,8 @@ TEST_F(http_api, a_submitted_job_is_201_once_durable_and_its_result_can_be_read)
   EXPECT_EQ(done.at("result"), 55);
   EXPECT_EQ(done.at("attempts"), 1);
   EXPECT_TRUE(done.at("error").is_null());
-  for (auto field : {"id", "kind", "args", "state", "attempts", "max_attempts", "result", "error", "created_at",
-                     "updated_at"}) {
+  for (auto field :
+       {"id", "kind", "args", "state", "attempts", "max_attempts", "result", "error", "created_at", "updated_at"}) {
     EXPECT_TRUE(done.contains(field)) << field;
   }
   EXPECT_EQ(done.at("created_at").get<std::string>().size(), std::string{"2026-11-28T09:11:36.123456Z"}.size());
@@ -151,9 +151,8 @@ TEST_F(http_api, cancel_ends_a_running_job_and_is_409_for_a_job_that_already_suc
   start();
   auto c = connect();
   auto id = submit(c, {{"kind", "sleep"}, {"args", {{"ms", 60000}}}}).at("id").get<std::uint64_t>();
-  ASSERT_TRUE(eventually([&] {
-    return c.request("GET", "/v1/jobs/" + std::to_string(id), {}, ann()).json().at("state") == "running";
-  }));
+  ASSERT_TRUE(eventually(
+      [&] { return c.request("GET", "/v1/jobs/" + std::to_string(id), {}, ann()).json().at("state") == "running"; }));
   auto r = c.request("POST", "/v1/jobs/" + std::to_string(id) + "/cancel", {}, ann());
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_TRUE(r.json().at("cancel_requested") == true || r.json().at("state") == "cancelled") << r.body;
@@ -174,11 +173,11 @@ TEST_F(http_api, another_users_job_is_404_and_cannot_be_cancelled_or_streamed) {
   start();
   auto c = connect();
   auto id = std::to_string(submit(c, {{"kind", "sleep"}, {"args", {{"ms", 60000}}}}).at("id").get<std::uint64_t>());
-  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/v1/jobs/" + id},
-           {"POST", "/v1/jobs/" + id + "/cancel"},
-           {"GET", "/v1/jobs/" + id + "/events"},
-           {"POST", "/v1/jobs/" + id + "/input"}}) {
+  for (auto [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/jobs/" + id},
+                                                        {"POST", "/v1/jobs/" + id + "/cancel"},
+                                                        {"GET", "/v1/jobs/" + id + "/events"},
+                                                        {"POST", "/v1/jobs/" + id + "/input"}}) {
     auto r = c.request(method, target, {}, bob());
     EXPECT_EQ(r.status, 404u) << method << " " << target << ": " << r.body;
     EXPECT_EQ(r.error_code(), "not_found");
@@ -228,9 +227,9 @@ TEST_F(http_api, one_connection_serves_many_requests_and_many_connections_work_a
     threads.emplace_back([&, t] {
       auto c = connect();
       for (int i = 0; i < 10; ++i) {
-        auto r = c.request("POST", "/v1/jobs",
-                           nlohmann::json{{"kind", "noop"}, {"idempotency_key", std::to_string(t * 100 + i)}}.dump(),
-                           ann());
+        auto r =
+            c.request("POST", "/v1/jobs",
+                      nlohmann::json{{"kind", "noop"}, {"idempotency_key", std::to_string(t * 100 + i)}}.dump(), ann());
         if (r.status == 201 && c.request("GET", "/healthz").status == 200) ++ok;
       }
     });

@@ -92,7 +92,8 @@ TEST_F(http_api, a_quiet_stream_sends_keep_alive_comments_that_clients_ignore) {
   config.stream_keep_alive = 20ms;
   start(engine_config(), std::move(config));
   auto c = connect();
-  auto id = submit(c, {{"kind", "sleep"}, {"args", {{"ms", 60000}}}, {"timeout_ms", 300}, {"max_attempts", 1}}).at("id");
+  auto id =
+      submit(c, {{"kind", "sleep"}, {"args", {{"ms", 60000}}}, {"timeout_ms", 300}, {"max_attempts", 1}}).at("id");
   auto [head, messages] = c.stream("/v1/jobs/" + std::to_string(id.get<std::uint64_t>()) + "/events", ann());
   ASSERT_EQ(head.status, 200u);
   EXPECT_NE(head.body.find("\n: keep-alive\n\n"), std::string::npos) << head.body;

@@ -5,19 +5,19 @@
 // SO_RCVTIMEO would not do: Asio's synchronous reads wait again after EAGAIN.)
 #pragma once
 
-#include <stdexcept>
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
@@ -104,7 +104,8 @@ class client {
     pending_.clear();
     boost::beast::error_code ec;
     socket_->expires_after(deadline_);
-    boost::asio::async_write(*socket_, boost::asio::buffer(bytes), [&](boost::beast::error_code e, std::size_t) { ec = e; });
+    boost::asio::async_write(*socket_, boost::asio::buffer(bytes),
+                             [&](boost::beast::error_code e, std::size_t) { ec = e; });
     run(ec, "write");
   }
   std::string read_until(const std::string& marker) {

@@ -93,7 +93,7 @@ class http_api : public ::testing::Test {
       return it->second;
     };
     c.kind_exists = [](std::string_view kind) {
-      static const std::set<std::string, std::less<>> kinds{"sum", "sleep", "echo_args", "progress_then_result",
+      static const std::set<std::string, std::less<>> kinds{"sum",  "sleep", "echo_args", "progress_then_result",
                                                             "fail", "noop"};
       return kinds.count(kind) > 0;
     };
@@ -129,7 +129,8 @@ class http_api : public ::testing::Test {
       job = r.json();
       auto state = job.value("state", std::string{});
       return state == "succeeded" || state == "dead" || state == "cancelled";
-    })) << "job " << id << " is still " << job.dump();
+    })) << "job "
+        << id << " is still " << job.dump();
     return job;
   }
 

@@ -61,10 +61,10 @@ TEST(job_json, a_job_shows_the_apis_fields) {
 
 TEST(job_json, a_submission_is_read_strictly) {
   jobs::job_request r;
-  EXPECT_FALSE(parse_job_request(nlohmann::json::parse(
-                                     R"({"kind":"fib","args":{"n":30},"idempotency_key":"k1","max_attempts":3,)"
-                                     R"("timeout_ms":10000,"priority":-2})"),
-                                 "", r));
+  EXPECT_FALSE(parse_job_request(
+      nlohmann::json::parse(R"({"kind":"fib","args":{"n":30},"idempotency_key":"k1","max_attempts":3,)"
+                            R"("timeout_ms":10000,"priority":-2})"),
+      "", r));
   EXPECT_EQ(r.kind, "fib");
   EXPECT_EQ(r.args, nlohmann::json({{"n", 30}}));
   EXPECT_EQ(r.idempotency_key, std::optional<std::string>{"k1"});
