@@ -71,7 +71,8 @@ class server {
   void start();
   // The port it listens on (the one bound when config.port was 0). thread-safe.
   std::uint16_t port() const;
-  // Accepts no new connections; open ones (and their SSE streams) go on. For draining. thread-safe.
+  // Accepts no new connections once it returns; open ones (and their SSE streams) go on. For
+  // draining. thread-safe, but not from an I/O thread (it waits for the acceptor's strand).
   void stop_accepting();
   // Closes every connection and joins every thread. A request being handled finishes first (at
   // most call_timeout); its answer is dropped. Idempotent. Not from a handler or an I/O thread.
