@@ -1,0 +1,414 @@
+// api_routes: see api_routes.hpp. Each route checks its input completely before it touches the
+// engine, so that a bad request never reaches the dispatcher, and maps every failure to one
+// api_error (api_error.hpp): nothing here may crash the node because a client sent garbage.
+#include "api_routes.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <thread>
+#include <variant>
+
+#include "job_json.hpp"
+#include "request_target.hpp"
+#include "respawn/engine.hpp"
+#include "respawn/runtime.hpp"
+#include "store/job_store.hpp"
+
+namespace respawn::http {
+
+namespace {
+
+constexpr std::size_t list_limit_max = 1000;
+constexpr std::size_t list_limit_default = 100;
+constexpr std::size_t idempotency_key_max_bytes = 255;
+// How long a cancel waits for its effect to be durable before answering with the job as stored.
+constexpr std::chrono::milliseconds cancel_settle_max{1000};
+
+api_response json_response(unsigned status, const nlohmann::json& body) {
+  api_response r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+api_error method_not_allowed(std::string_view method, std::string allowed) {
+  api_error e{405, "method_not_allowed", std::string{method} + " is not allowed here (allowed: " + allowed + ")"};
+  e.allow = std::move(allowed);
+  return e;
+}
+
+// Strict unsigned decimal: no sign, no spaces, no overflow.
+std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::string> bearer_token(const std::optional<std::string>& header) {
+  if (!header) return std::nullopt;
+  std::string_view h = *header;
+  constexpr std::string_view scheme = "bearer ";
+  if (h.size() <= scheme.size()) return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {  // the scheme is case-insensitive (RFC 7235)
+    if (std::tolower(static_cast<unsigned char>(h[i])) != scheme[i]) return std::nullopt;
+  }
+  h.remove_prefix(scheme.size());
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+  if (h.empty()) return std::nullopt;
+  return std::string{h};
+}
+
+api_error store_failure(const store::store_error& e) {
+  return unavailable("store_unavailable", "the job store failed: " + e.message);
+}
+
+// The engine's submission errors in the API's words.
+api_error submit_failure(const engine::submit_reply& reply) {
+  const auto& code = reply.error_code;
+  if (code == "overloaded") {
+    return {429, "overloaded", "too many jobs are waiting; try again later (" + reply.error + ")", "1"};
+  }
+  if (code == "idempotency_conflict") {
+    return {409, "idempotency_conflict", "this idempotency key names a job with a different request: " + reply.error};
+  }
+  if (code == "invalid_request") return unprocessable("invalid_request", reply.error);
+  if (code == "io_error") return unavailable("store_unavailable", "the job could not be stored: " + reply.error);
+  return unavailable(code.empty() ? "engine_error" : code, reply.error);
+}
+
+struct routes_context {
+  runtime& rt;
+  const server_config& config;
+  respawn::pid dispatcher;
+  store::job_store& store;
+  std::string user;
+};
+
+// A job of this user, or 404: another user's job is indistinguishable from a missing one, so
+// that ids reveal nothing about other users.
+std::variant<jobs::job_state, api_error> owned_job(const routes_context& c, std::string_view id_text) {
+  auto id = parse_unsigned(id_text);
+  if (!id || *id == 0) return not_found("no job " + std::string{id_text});
+  auto job = c.store.get(*id);
+  if (!job.ok()) {
+    if (job.error().code == store::store_errc::not_found) return not_found("no job " + std::string{id_text});
+    return store_failure(job.error());
+  }
+  if (job.value().request.user != c.user) return not_found("no job " + std::string{id_text});
+  return std::move(job).value();
+}
+
+std::optional<api_error> parse_body(const api_request& request, nlohmann::json& out) {
+  out = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (out.is_discarded()) {
+    return bad_request("invalid_json",
+                       request.body.empty() ? "the body must be JSON, and is empty" : "the body is not valid JSON");
+  }
+  if (!out.is_object()) return bad_request("invalid_json", "the body must be a JSON object");
+  return std::nullopt;
+}
+
+std::optional<api_error> check_kind(const routes_context& c, const jobs::job_request& r, std::string_view where) {
+  if (c.config.kind_exists && !c.config.kind_exists(r.kind)) {
+    return unprocessable("unknown_kind", std::string{where} + "no job kind \"" + r.kind + "\"");
+  }
+  return std::nullopt;
+}
+
+// Submits through the dispatcher (durable when it answers) and reads the jobs back.
+std::variant<std::vector<std::pair<jobs::job_state, bool>>, api_error> submit(const routes_context& c,
+                                                                              std::vector<jobs::job_request> requests) {
+  auto reply =
+      c.rt.call<engine::submit_reply>(c.dispatcher, engine::submit_jobs{std::move(requests)}, c.config.call_timeout);
+  if (!reply.ok()) {
+    return unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message());
+  }
+  if (!reply.value().ok) return submit_failure(reply.value());
+  std::vector<std::pair<jobs::job_state, bool>> out;
+  out.reserve(reply.value().jobs.size());
+  for (const auto& j : reply.value().jobs) {
+    auto state = c.store.get(j.id);
+    if (!state.ok()) return store_failure(state.error());
+    out.emplace_back(std::move(state).value(), j.existing);
+  }
+  return out;
+}
+
+api_response submit_one(const routes_context& c, const api_request& request) {
+  nlohmann::json body;
+  if (auto e = parse_body(request, body)) return to_response(*e);
+  jobs::job_request r;
+  if (auto e = parse_job_request(body, "", r)) return to_response(*e);
+  if (request.idempotency_key) {
+    const auto& key = *request.idempotency_key;
+    if (key.empty() || key.size() > idempotency_key_max_bytes) {
+      return to_response(unprocessable("invalid_header", "the Idempotency-Key header must be 1 to 255 bytes"));
+    }
+    if (r.idempotency_key && *r.idempotency_key != key) {
+      return to_response(unprocessable("idempotency_key_mismatch",
+                                       "the Idempotency-Key header and the body's idempotency_key differ"));
+    }
+    r.idempotency_key = key;
+  }
+  if (auto e = check_kind(c, r, "")) return to_response(*e);
+  r.user = c.user;
+  auto result = submit(c, {std::move(r)});
+  if (auto* e = std::get_if<api_error>(&result)) return to_response(*e);
+  auto& [job, existing] = std::get<0>(result).at(0);
+  return json_response(existing ? 200 : 201, job_to_json(job, c.config.default_max_attempts));
+}
+
+api_response submit_batch(const routes_context& c, const api_request& request) {
+  if (request.idempotency_key) {
+    return to_response(
+        unprocessable("invalid_header", "a batch takes an idempotency_key per job, not an Idempotency-Key header"));
+  }
+  nlohmann::json body;
+  if (auto e = parse_body(request, body)) return to_response(*e);
+  for (const auto& [key, value] : body.items()) {
+    if (key != "jobs") {
+      return to_response(unprocessable("unknown_field", "unknown field \"" + key + "\" (known: jobs)"));
+    }
+  }
+  auto list = body.find("jobs");
+  if (list == body.end() || !list->is_array()) {
+    return to_response(unprocessable("invalid_field", "jobs is required and must be an array"));
+  }
+  if (list->empty()) return to_response(unprocessable("invalid_field", "jobs must not be empty"));
+  if (list->size() > c.config.max_batch) {
+    return to_response(unprocessable("batch_too_large", "at most " + std::to_string(c.config.max_batch) +
+                                                            " jobs in one batch; this one has " +
+                                                            std::to_string(list->size())));
+  }
+  std::vector<jobs::job_request> requests(list->size());
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    auto where = "jobs[" + std::to_string(i) + "]: ";
+    if (auto e = parse_job_request((*list)[i], where, requests[i])) return to_response(*e);
+    if (auto e = check_kind(c, requests[i], where)) return to_response(*e);
+    requests[i].user = c.user;
+  }
+  auto result = submit(c, std::move(requests));
+  if (auto* e = std::get_if<api_error>(&result)) return to_response(*e);
+  nlohmann::json jobs_json = nlohmann::json::array();
+  bool any_new = false;
+  for (auto& [job, existing] : std::get<0>(result)) {
+    jobs_json.push_back(job_to_json(job, c.config.default_max_attempts));
+    any_new = any_new || !existing;
+  }
+  return json_response(any_new ? 201 : 200, {{"jobs", std::move(jobs_json)}});
+}
+
+api_response list_jobs(const routes_context& c, const request_target& target) {
+  store::job_filter filter;
+  filter.user = c.user;
+  filter.limit = list_limit_default;
+  for (const auto& [name, value] : target.query) {
+    if (name == "state") {
+      auto status = jobs::parse_job_status(value);
+      if (!status) {
+        return to_response(unprocessable("invalid_parameter",
+                                         "state must be one of queued, running, succeeded, "
+                                         "failed, dead, cancelled; not \"" +
+                                             value + "\""));
+      }
+      filter.status = status;
+    } else if (name == "kind") {
+      if (!value.empty()) filter.kind = value;
+    } else if (name == "after_id") {
+      auto id = parse_unsigned(value);
+      if (!id) return to_response(unprocessable("invalid_parameter", "after_id must be a job id"));
+      filter.after_id = *id;
+    } else if (name == "limit") {
+      auto limit = parse_unsigned(value);
+      if (!limit || *limit == 0 || *limit > list_limit_max) {
+        return to_response(
+            unprocessable("invalid_parameter", "limit must be between 1 and " + std::to_string(list_limit_max)));
+      }
+      filter.limit = static_cast<std::size_t>(*limit);
+    } else {
+      return to_response(unprocessable("unknown_parameter",
+                                       "unknown parameter \"" + name + "\" (known: state, kind, after_id, limit)"));
+    }
+  }
+  auto page = c.store.list(filter);
+  if (!page.ok()) return to_response(store_failure(page.error()));
+  nlohmann::json out;
+  out["jobs"] = nlohmann::json::array();
+  for (const auto& job : page.value().jobs) out["jobs"].push_back(job_to_json(job, c.config.default_max_attempts));
+  out["next_after_id"] =
+      page.value().next_after_id ? nlohmann::json(*page.value().next_after_id) : nlohmann::json(nullptr);
+  return json_response(200, out);
+}
+
+api_response cancel(const routes_context& c, std::string_view id_text) {
+  auto owned = owned_job(c, id_text);
+  if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
+  auto job = std::get<jobs::job_state>(std::move(owned));
+  auto already_final = [&](const jobs::job_state& j) {
+    if (j.status == jobs::job_status::cancelled) {
+      return json_response(200, job_to_json(j, c.config.default_max_attempts));
+    }
+    return to_response({409, "already_final",
+                        "job " + std::to_string(j.id) + " has already " + std::string{jobs::to_string(j.status)}});
+  };
+  if (jobs::is_final(job.status)) return already_final(job);
+  auto reply = c.rt.call<bool>(c.dispatcher, engine::cancel_job{job.id}, c.config.call_timeout);
+  if (!reply.ok()) {
+    return to_response(unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message()));
+  }
+  // The engine answers before the cancel is logged; wait (briefly, bounded) until the store shows
+  // it, so that the answer says "cancelled" or cancel_requested rather than the state before.
+  auto until = std::chrono::steady_clock::now() + cancel_settle_max;
+  for (;;) {
+    auto now = c.store.get(job.id);
+    if (!now.ok()) return to_response(store_failure(now.error()));
+    job = std::move(now).value();
+    if (jobs::is_final(job.status)) return already_final(job);  // cancelled, or it ended first
+    if (job.cancel_requested) break;
+    if (std::chrono::steady_clock::now() > until) {
+      if (!reply.value()) {
+        return to_response(
+            unavailable("engine_unavailable", "the job engine does not hold job " + std::to_string(job.id) + " yet"));
+      }
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
+  return json_response(200, job_to_json(job, c.config.default_max_attempts));
+}
+
+api_response open_events(const routes_context& c, const api_request& request, const request_target& target,
+                         std::string_view id_text) {
+  auto owned = owned_job(c, id_text);
+  if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
+  const auto& job = std::get<jobs::job_state>(owned);
+  event_stream stream;
+  stream.job = job.id;
+  // Last-Event-ID wins over ?after=: a browser's EventSource reconnects to the same URL with the
+  // header, and the header is the newer position.
+  if (request.last_event_id) {
+    auto seq = parse_unsigned(*request.last_event_id);
+    if (!seq) return to_response(bad_request("invalid_header", "Last-Event-ID must be an event id (a number)"));
+    stream.after_sequence = *seq;
+  } else if (auto after = target.query.find("after"); after != target.query.end()) {
+    auto seq = parse_unsigned(after->second);
+    if (!seq) return to_response(unprocessable("invalid_parameter", "after must be an event id (a number)"));
+    stream.after_sequence = *seq;
+  }
+  for (const auto& [name, value] : target.query) {
+    if (name != "after") {
+      return to_response(unprocessable("unknown_parameter", "unknown parameter \"" + name + "\" (known: after)"));
+    }
+  }
+  if (jobs::is_final(job.status)) stream.final_sequence = job.last_sequence;
+  api_response r;
+  r.status = 200;
+  r.stream = stream;
+  return r;
+}
+
+}  // namespace
+
+api_routes::api_routes(runtime& rt, const server_config& config, respawn::pid dispatcher,
+                       std::shared_ptr<store::job_store> store)
+    : rt_{rt}, config_{config}, dispatcher_{dispatcher}, store_{std::move(store)} {}
+
+api_response api_routes::handle(const api_request& request) const {
+  try {
+    return route(request);
+  } catch (const std::exception& e) {
+    return to_response({500, "internal", std::string{"internal error: "} + e.what()});
+  } catch (...) {
+    return to_response({500, "internal", "internal error"});
+  }
+}
+
+api_response api_routes::route(const api_request& request) const {
+  auto target = parse_target(request.target);
+  if (!target) return to_response(bad_request("invalid_target", "the request target is not a valid path"));
+  const auto& s = target->segments;
+  const auto& method = request.method;
+
+  if (s.size() == 1 && s[0] == "healthz") {
+    if (method != "GET") return to_response(method_not_allowed(method, "GET"));
+    return json_response(200, {{"status", "alive"}});
+  }
+  if (s.size() == 1 && s[0] == "readyz") {
+    if (method != "GET") return to_response(method_not_allowed(method, "GET"));
+    if (config_.ready && !config_.ready()) return to_response(unavailable("not_ready", "the node is not ready yet"));
+    return json_response(200, {{"status", "ready"}});
+  }
+  if (s.empty() || s[0] != "v1") return to_response(not_found("no route " + request.target));
+
+  // Authentication before routing, so that an anonymous client learns nothing, not even the routes.
+  auto token = bearer_token(request.authorization);
+  if (!token) return to_response({401, "unauthorized", "an Authorization: Bearer TOKEN header is required"});
+  auto user = config_.authenticate(*token);
+  if (!user) return to_response({401, "unauthorized", "the bearer token is not valid"});
+  routes_context c{rt_, config_, dispatcher_, *store_, std::move(*user)};
+
+  if (s.size() < 2 || s[1] != "jobs" || s.size() > 4) return to_response(not_found("no route " + request.target));
+  if (s.size() == 2) {
+    if (method == "GET") return list_jobs(c, *target);
+    if (method == "POST") return submit_one(c, request);
+    return to_response(method_not_allowed(method, "GET, POST"));
+  }
+  if (s.size() == 3 && s[2] == "batch") {
+    if (method != "POST") return to_response(method_not_allowed(method, "POST"));
+    return submit_batch(c, request);
+  }
+  if (s.size() == 3) {
+    if (method != "GET") return to_response(method_not_allowed(method, "GET"));
+    auto owned = owned_job(c, s[2]);
+    if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
+    return json_response(200, job_to_json(std::get<jobs::job_state>(owned), config_.default_max_attempts));
+  }
+  const auto& action = s[3];
+  if (action == "cancel") {
+    if (method != "POST") return to_response(method_not_allowed(method, "POST"));
+    return cancel(c, s[2]);
+  }
+  if (action == "events") {
+    if (method != "GET") return to_response(method_not_allowed(method, "GET"));
+    return open_events(c, request, *target, s[2]);
+  }
+  if (action == "input") {
+    if (method != "POST") return to_response(method_not_allowed(method, "POST"));
+    auto owned = owned_job(c, s[2]);
+    if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
+    // Session jobs (which read input while they run) come later: no job takes input yet.
+    return to_response({409, "not_a_session_job", "job " + s[2] + " is not a session job: it takes no input"});
+  }
+  return to_response(not_found("no route " + request.target));
+}
+
+stream_poll api_routes::poll(const event_stream& stream, std::size_t limit) const {
+  stream_poll out;
+  out.last_sequence = stream.after_sequence;
+  if (stream.final_sequence && stream.after_sequence >= *stream.final_sequence) {
+    out.finished = true;
+    return out;
+  }
+  auto events = store_->events(stream.job, stream.after_sequence, limit);
+  if (!events.ok()) {
+    out.failed = true;
+    return out;
+  }
+  for (const auto& e : events.value()) {
+    out.text += sse_message(e, config_.default_max_attempts);
+    out.last_sequence = e.sequence;
+    if (e.type == jobs::event_type::succeeded || e.type == jobs::event_type::dead ||
+        e.type == jobs::event_type::cancelled) {
+      out.finished = true;  // nothing follows a final event (the store refuses it)
+      break;
+    }
+  }
+  out.more = !out.finished && events.value().size() == limit;
+  return out;
+}
+
+}  // namespace respawn::http
