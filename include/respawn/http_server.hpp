@@ -48,6 +48,9 @@ struct server_config {
   // What GET shows as max_attempts for a job submitted without one (the engine's retry policy's
   // attempts_max; the engine stores 0 for "the default").
   std::uint32_t default_max_attempts = 5;
+  // The dispatcher's registered name: when the pid given to the server has ended (a restart of
+  // the engine's core), requests go to whoever holds the name now. Empty: the pid only.
+  std::string dispatcher_name{};
 
   // Required. The user a bearer token names, or nullopt (401). Called on handler threads: thread-safe.
   std::function<std::optional<std::string>(std::string_view token)> authenticate;

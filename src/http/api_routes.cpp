@@ -349,7 +349,12 @@ api_response api_routes::route(const api_request& request) const {
   if (!token) return to_response({401, "unauthorized", "an Authorization: Bearer TOKEN header is required"});
   auto user = config_.authenticate(*token);
   if (!user) return to_response({401, "unauthorized", "the bearer token is not valid"});
-  routes_context c{rt_, config_, dispatcher_, *store_, std::move(*user)};
+  // The engine's core (one_for_all) may have restarted its dispatcher: find the new one by name.
+  respawn::pid dispatcher = dispatcher_;
+  if (!config_.dispatcher_name.empty() && !rt_.alive(dispatcher)) {
+    if (auto now = rt_.whereis(config_.dispatcher_name)) dispatcher = now;
+  }
+  routes_context c{rt_, config_, dispatcher, *store_, std::move(*user)};
 
   if (s.size() < 2 || s[1] != "jobs" || s.size() > 4) return to_response(not_found("no route " + request.target));
   if (s.size() == 2) {

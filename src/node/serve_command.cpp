@@ -182,6 +182,7 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   hc.address = o.address;
   hc.port = o.port;
   hc.default_max_attempts = ec_config.retry.attempts_max;
+  hc.dispatcher_name = ec_config.name;
   hc.authenticate = [user_db](std::string_view token) { return user_db->authenticate(token); };
   hc.kind_exists = [&kinds](std::string_view kind) { return kinds.contains(std::string{kind}); };
   hc.ready = [&ready] { return ready.load(); };

@@ -35,6 +35,13 @@ sqlite_statement& sqlite_statement::bind(int index, std::int64_t value) {
 sqlite_statement& sqlite_statement::bind(int index, std::string_view value) {
   // A null data pointer would bind NULL, not the empty string.
   const char* data = value.data() != nullptr ? value.data() : "";
+  check(sqlite3_bind_text(statement_, index, data, static_cast<int>(value.size()), SQLITE_TRANSIENT),
+        "bind");
+  return *this;
+}
+
+sqlite_statement& sqlite_statement::bind_static(int index, std::string_view value) {
+  const char* data = value.data() != nullptr ? value.data() : "";
   check(sqlite3_bind_text(statement_, index, data, static_cast<int>(value.size()), SQLITE_STATIC),
         "bind");
   return *this;

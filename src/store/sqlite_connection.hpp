@@ -42,9 +42,11 @@ class sqlite_statement {
   sqlite_statement& operator=(const sqlite_statement&) = delete;
 
   sqlite_statement& bind(int index, std::int64_t value);
-  // Text is bound without a copy (SQLITE_STATIC): it must outlive the step, which it does in every
-  // use here (bind, step, reset, all within one statement_use).
+  // Text is copied by SQLite (a temporary argument is safe).
   sqlite_statement& bind(int index, std::string_view value);
+  // Text bound without a copy (SQLITE_STATIC), for the store's hot path: `value` must outlive
+  // the step (bind, step and reset within one statement_use, on an lvalue or a literal).
+  sqlite_statement& bind_static(int index, std::string_view value);
   sqlite_statement& bind(int index, std::optional<std::int64_t> value);
   sqlite_statement& bind(int index, const std::optional<std::string>& value);
   sqlite_statement& bind_null(int index);

@@ -154,8 +154,8 @@ void insert_event_text(sqlite_connection& db, job_id job, std::uint64_t sequence
   s->bind(1, static_cast<std::int64_t>(job))
       .bind(2, static_cast<std::int64_t>(sequence))
       .bind(3, jobs::to_microseconds(time))
-      .bind(4, jobs::to_string(type))
-      .bind(5, payload);
+      .bind_static(4, jobs::to_string(type))
+      .bind_static(5, payload);
   s->step();
 }
 
@@ -180,17 +180,17 @@ void insert_job(sqlite_connection& db, const jobs::job_state& state, std::string
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   write_state_json(text.state, state, request);
   s->bind(1, static_cast<std::int64_t>(state.id))
-      .bind(2, std::string_view(state.request.user))
-      .bind(3, std::string_view(state.request.kind))
+      .bind_static(2, std::string_view(state.request.user))
+      .bind_static(3, std::string_view(state.request.kind))
       .bind(4, std::int64_t{state.request.priority})
       .bind(5, state.request.idempotency_key)
-      .bind(6, jobs::to_string(state.status))
+      .bind_static(6, jobs::to_string(state.status))
       .bind(7, std::int64_t{state.attempts})
       .bind(8, static_cast<std::int64_t>(state.last_sequence))
       .bind(9, jobs::to_microseconds(state.created_at))
       .bind(10, jobs::to_microseconds(state.updated_at))
       .bind(11, retry_at_column(state))
-      .bind(12, std::string_view(text.state));
+      .bind_static(12, std::string_view(text.state));
   try {
     s->step();
   } catch (const sqlite_failure& failure) {
@@ -206,12 +206,12 @@ void update_job(sqlite_connection& db, const jobs::job_state& state, std::string
       "retry_at_us = ?6, state = ?7 WHERE id = ?1");
   write_state_json(text.state, state, request);
   s->bind(1, static_cast<std::int64_t>(state.id))
-      .bind(2, jobs::to_string(state.status))
+      .bind_static(2, jobs::to_string(state.status))
       .bind(3, std::int64_t{state.attempts})
       .bind(4, static_cast<std::int64_t>(state.last_sequence))
       .bind(5, jobs::to_microseconds(state.updated_at))
       .bind(6, retry_at_column(state))
-      .bind(7, std::string_view(text.state));
+      .bind_static(7, std::string_view(text.state));
   s->step();
 }
 
@@ -632,7 +632,7 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
           existing = scope.find_own(earlier->id)->state;
         } else {
           auto q = db.prepare("SELECT state FROM jobs WHERE user_name = ?1 AND idempotency_key = ?2");
-          q->bind(1, std::string_view(s.request.user)).bind(2, std::string_view(*s.request.idempotency_key));
+          q->bind_static(1, std::string_view(s.request.user)).bind_static(2, std::string_view(*s.request.idempotency_key));
           if (q->step()) existing = parse_state(q->column_text(0));
         }
         if (existing) {
@@ -791,9 +791,9 @@ store_result<job_page> sqlite_job_store::list(const job_filter& filter) {
     auto s = db.prepare(sql);
     int parameter = 1;
     s->bind(parameter++, static_cast<std::int64_t>(filter.after_id));
-    if (filter.user) s->bind(parameter++, std::string_view(*filter.user));
-    if (filter.status) s->bind(parameter++, jobs::to_string(*filter.status));
-    if (filter.kind) s->bind(parameter++, std::string_view(*filter.kind));
+    if (filter.user) s->bind_static(parameter++, std::string_view(*filter.user));
+    if (filter.status) s->bind_static(parameter++, jobs::to_string(*filter.status));
+    if (filter.kind) s->bind_static(parameter++, std::string_view(*filter.kind));
     s->bind(parameter, static_cast<std::int64_t>(filter.limit));
     job_page page;
     while (s->step()) page.jobs.push_back(parse_state(s->column_text(0)));
