@@ -159,6 +159,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void start_stream(event_stream stream) {
     event_stream_ = stream;
+    idle_delay_ = std::chrono::milliseconds{1};
     // The body has no length and ends when the server closes the connection, after the job's
     // final event (so Connection: close); no Content-Length, no chunking needed.
     out_ =
@@ -175,9 +176,21 @@ class session : public std::enable_shared_from_this<session> {
                         if (ec) return self->close_now();  // the client went away: it resumes with Last-Event-ID
                         self->last_write_ = std::chrono::steady_clock::now();
                         if (last) return self->linger();
+                        // Events just went out: the job is active, look again soon.
+                        self->idle_delay_ = std::chrono::milliseconds{1};
                         self->schedule_poll(self->poll_again_now_ ? std::chrono::milliseconds{0}
-                                                                  : self->parts_.config.stream_poll_interval);
+                                                                  : self->next_idle_delay());
                       });
+  }
+
+  // The log has no change notification (yet): a stream reads it again after 1 ms, then 2, 4, ...
+  // up to stream_poll_interval while nothing comes, and from 1 ms again after each event. So a
+  // fresh or active job's events reach the client within a few milliseconds, and an idle stream
+  // costs a read per stream_poll_interval.
+  std::chrono::milliseconds next_idle_delay() {
+    auto delay = std::min(idle_delay_, parts_.config.stream_poll_interval);
+    idle_delay_ = std::min(idle_delay_ * 2, parts_.config.stream_poll_interval);
+    return delay;
   }
 
   void schedule_poll(std::chrono::milliseconds delay) {
@@ -212,7 +225,7 @@ class session : public std::enable_shared_from_this<session> {
     poll_again_now_ = found.more;
     if (found.text.empty()) {
       if (found.finished) return linger();
-      return schedule_poll(parts_.config.stream_poll_interval);
+      return schedule_poll(next_idle_delay());
     }
     out_ = std::move(found.text);
     write_stream(found.finished);
@@ -259,6 +272,7 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<event_stream> event_stream_{};
   std::string out_{};
   bool poll_again_now_ = false;
+  std::chrono::milliseconds idle_delay_{1};  // next_idle_delay()
   std::chrono::steady_clock::time_point last_write_{};
   std::array<char, 4096> drain_buffer_{};
 };

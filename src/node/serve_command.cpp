@@ -37,13 +37,15 @@ constexpr int exit_usage = 64;
 constexpr int exit_config = 78;
 
 constexpr const char* usage_text =
-    "usage: respawn serve [--data-dir DIR] [--listen ADDRESS:PORT] [--workers N]\n"
+    "usage: respawn serve [--data-dir DIR] [--listen ADDRESS:PORT] [--workers N] [--running N]\n"
     "                     [--drain-timeout SECONDS] [--no-heart]\n"
     "\n"
     "  --data-dir DIR        where the job log (jobs.db), the users (users.db) and demo.token\n"
     "                        live (default: $RESPAWN_DATA_DIR, else ./respawn-data)\n"
     "  --listen ADDR:PORT    the HTTP API's address (default 127.0.0.1:8080)\n"
     "  --workers N           worker processes at most (default 4)\n"
+    "  --running N           attempts in flight at most (default 64): claimed jobs, in or queued\n"
+    "                        at a worker; more suits many short jobs, fewer long ones\n"
     "  --drain-timeout S     on SIGTERM, how long running jobs may take to finish (default 30)\n"
     "  --no-heart            run the node without heart (nothing starts it again if it dies)\n";
 
@@ -52,6 +54,7 @@ struct serve_options {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;
   std::size_t workers = 4;
+  std::size_t running = 64;
   std::chrono::seconds drain_timeout{30};
   bool heart = true;
 };
@@ -89,6 +92,11 @@ std::optional<std::string> parse(int argc, char** argv, serve_options& o) {
       unsigned long n = 0;
       if (!v || !parse_number(*v, n) || n == 0 || n > 1024) return "--workers needs a number from 1 to 1024";
       o.workers = n;
+    } else if (a == "--running") {
+      auto v = value();
+      unsigned long n = 0;
+      if (!v || !parse_number(*v, n) || n == 0 || n > 100000) return "--running needs a number from 1 to 100000";
+      o.running = n;
     } else if (a == "--drain-timeout") {
       auto v = value();
       unsigned long n = 0;
@@ -174,6 +182,10 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   ec_config.name = "jobs";
   ec_config.pool.min_workers = std::min<std::size_t>(2, o.workers);
   ec_config.pool.max_workers = o.workers;
+  // Attempts in flight: workers pipeline tasks (a short job's round trip is microseconds, its
+  // three commits are not), so more attempts than workers keep them busy.
+  ec_config.running_max = o.running;
+  ec_config.queue.running_per_user_max = static_cast<std::uint32_t>(o.running);
   auto engine = engine::start_engine(rt, ec_config, store);
   reload_on_sighup reload{rt, rt.whereis(ec_config.name + ".pool")};
 
@@ -183,6 +195,9 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   hc.port = o.port;
   hc.default_max_attempts = ec_config.retry.attempts_max;
   hc.dispatcher_name = ec_config.name;
+  // Handler threads block on engine calls (a submission waits for its commit): enough of them
+  // that concurrent submitters share commits instead of queueing for a thread.
+  hc.handler_threads = 32;
   hc.authenticate = [user_db](std::string_view token) { return user_db->authenticate(token); };
   hc.kind_exists = [&kinds](std::string_view kind) { return kinds.contains(std::string{kind}); };
   hc.ready = [&ready] { return ready.load(); };

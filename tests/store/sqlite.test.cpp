@@ -39,7 +39,7 @@ TEST(SqliteStore, UsesWalModeAndRecordsItsSchemaVersion) {
     EXPECT_EQ(store.value()->options().synchronous, sqlite_options::synchronous_mode::full);
   }
   EXPECT_EQ(pragma(path, "journal_mode"), "wal");
-  EXPECT_EQ(pragma(path, "user_version"), "2");
+  EXPECT_EQ(pragma(path, "user_version"), "3");
 }
 
 // A version-1 file (as the previous release wrote it): its unfinished-jobs index is rebuilt with
@@ -59,14 +59,15 @@ TEST(SqliteStore, MigratesAVersionOneDatabase) {
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
                            "DROP INDEX jobs_unfinished; CREATE INDEX jobs_unfinished ON jobs (id) "
-                           "WHERE status IN ('queued', 'running', 'failed'); PRAGMA user_version = 1;",
+                           "WHERE status IN ('queued', 'running', 'failed'); DROP INDEX jobs_by_user_status; "
+                           "PRAGMA user_version = 1;",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);
     sqlite3_close(db);
   }
   auto store = sqlite_job_store::open({.path = path});
   ASSERT_TRUE(store.ok()) << store.error().message;
-  EXPECT_EQ(pragma(path, "user_version"), "2");
+  EXPECT_EQ(pragma(path, "user_version"), "3");
   auto unfinished = store.value()->list_unfinished(0, 10);
   ASSERT_TRUE(unfinished.ok()) << unfinished.error().message;
   ASSERT_EQ(unfinished.value().jobs.size(), 1u);
