@@ -63,8 +63,8 @@ supervisor_spec nested(event_log& log) {
 }
 
 TEST(acknowledged_start, a_child_sees_every_name_started_before_it_however_deep) {
+  event_log log;  // before the runtime: its shutdown runs terminate(), which writes here
   runtime rt{deterministic_config()};
-  event_log log;
   rt.spawn<supervisor>(spawn_options{}, nested(log));
   rt.run_until_idle();
   // Without acknowledgements b's init would run before A1's (queued behind it) and miss "x".
@@ -75,8 +75,8 @@ TEST(acknowledged_start, start_supervisor_returns_once_the_whole_tree_is_up) {
   runtime_config c;
   c.scheduler_threads = 2;
   c.log = [](std::string_view) {};
+  event_log log;  // before the runtime: its shutdown runs terminate(), which writes here
   runtime rt{c};
-  event_log log;
   pid root = start_supervisor(rt, nested(log));
   EXPECT_TRUE(rt.alive(root));
   EXPECT_TRUE(rt.whereis("x")) << "registered before start_supervisor returned";
@@ -84,8 +84,8 @@ TEST(acknowledged_start, start_supervisor_returns_once_the_whole_tree_is_up) {
 }
 
 TEST(acknowledged_start, a_child_that_fails_to_start_fails_the_start_and_the_started_are_stopped) {
+  event_log log;  // before the runtime: its shutdown runs terminate(), which writes here
   runtime rt{deterministic_config()};
-  event_log log;
   child_spec bad;
   bad.id = "bad";
   bad.start = [](const snapshot&) -> std::unique_ptr<process> {
@@ -109,8 +109,8 @@ TEST(acknowledged_start, a_child_that_fails_to_start_fails_the_start_and_the_sta
 }
 
 TEST(acknowledged_start, restarts_start_the_group_in_order_too) {
+  event_log log;  // before the runtime: its shutdown runs terminate(), which writes here
   runtime rt{deterministic_config()};
-  event_log log;
   auto spec = nested(log);
   spec.flags.strategy = strategy::one_for_all;
   pid root = start_supervisor(rt, spec);
