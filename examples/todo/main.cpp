@@ -139,7 +139,7 @@ int run(const std::filesystem::path& folder) {
 
   heading("1. Starting the system: a root supervisor, todo_system, starts the database, then the cache");
   pid root = todo::start_system(rt, folder, pool_size);
-  rt.run_until_idle();  // deterministic mode: children start asynchronously; let them run init()
+  rt.run_until_idle();  // deterministic mode: let the started processes settle
   pid db = rt.whereis(todo::database_name);
   pid cache = rt.whereis(todo::cache_name);
   std::cout << "   todo_system   " << root.to_string() << " one_for_one, at most 3 restarts in 5 s\n"

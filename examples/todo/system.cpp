@@ -20,7 +20,8 @@ respawn::supervisor_spec system_spec(const std::filesystem::path& folder, std::s
 respawn::pid start_system(respawn::runtime& rt, const std::filesystem::path& folder, std::size_t pool_size) {
   respawn::spawn_options options;
   options.name = system_name;
-  return rt.spawn<respawn::supervisor>(options, system_spec(folder, pool_size));
+  // OTP's start_link: returns once the database and the cache have both started.
+  return respawn::start_supervisor(rt, system_spec(folder, pool_size), options);
 }
 
 }  // namespace todo

@@ -11,10 +11,10 @@
 // find it; when the system is shut down it stops last, after the cache and its servers, which
 // are the ones that send it writes.
 //
-// Children start asynchronously: start_system returns once the supervisor is spawned, before its
-// children have run init(). Every client call below finds its process by name and, in threaded
-// mode, a call made before the cache exists fails with "callee exited with noproc"; main and the
-// tests let the system settle first (run_until_idle in deterministic mode).
+// start_system is OTP's start_link: an acknowledged start (respawn::start_supervisor), so it
+// returns once the database (with its workers) and the cache have run init() and registered
+// their names, and every client call below may be made at once. In deterministic mode it drives
+// the system while it waits.
 #pragma once
 
 #include <cstddef>
