@@ -392,6 +392,7 @@ engine_handle start_engine(runtime& rt, engine_config config, std::shared_ptr<st
     if (!rt.alive(sup) || rt.now() > deadline) throw std::runtime_error{"engine " + name + " did not recover"};
     if (rt.deterministic()) {
       rt.run_until_idle();
+      rt.advance(std::chrono::milliseconds{1});  // so that the deadline can pass
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds{1});
     }

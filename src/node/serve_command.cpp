@@ -5,7 +5,6 @@
 // queued (or cut off at the timeout) stay in the log and run at the next start.
 #include "serve_command.hpp"
 
-#include <atomic>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -189,7 +188,6 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   auto engine = engine::start_engine(rt, ec_config, store);
   reload_on_sighup reload{rt, rt.whereis(ec_config.name + ".pool")};
 
-  std::atomic<bool> ready{true};  // start_engine returned: every unfinished job is recovered
   http::server_config hc;
   hc.address = o.address;
   hc.port = o.port;
@@ -200,7 +198,8 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   hc.handler_threads = 32;
   hc.authenticate = [user_db](std::string_view token) { return user_db->authenticate(token); };
   hc.kind_exists = [&kinds](std::string_view kind) { return kinds.contains(std::string{kind}); };
-  hc.ready = [&ready] { return ready.load(); };
+  // No `ready` callback: the server starts only after start_engine returned, i.e. once every
+  // unfinished job is recovered, so /readyz is 200 from its first answer.
   http::server server{rt, hc, engine.dispatcher, store};
   try {
     server.start();

@@ -81,12 +81,11 @@ class serve : public ::testing::Test {
     EXPECT_EQ(r.status, 200u) << r.body;
     return r.json();
   }
-  // Waits (bounded) until the job is final; returns it.
-  nlohmann::json await_final(client& c, std::uint64_t id, std::chrono::seconds limit = 120s) {
+  // Waits until the job is final (bounded by the client's deadline); returns it.
+  nlohmann::json await_final(client& c, std::uint64_t id) {
     // The event stream ends at the job's final event: read it, then the job.
     auto [r, events] = c.stream("/v1/jobs/" + std::to_string(id) + "/events", auth());
     EXPECT_EQ(r.status, 200u);
-    (void)limit;
     return get_job(c, id);
   }
 
