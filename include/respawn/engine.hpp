@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "respawn/jobs/fair_queue.hpp"
 #include "respawn/jobs/job.hpp"
 #include "respawn/jobs/job_state.hpp"
@@ -55,6 +57,13 @@ struct engine_config {
   // (submit_task -> task_event*, task_outcome; cancel_task); empty: a real worker pool made from
   // `pool`. The simulation passes a pool of simulated workers that crash and hang on a seed.
   std::function<child_spec(const std::string& pool_name)> pool_child{};
+  // Session kinds (docs/sessions.md): a job of such a kind is not queued; it runs while a client
+  // streams it (attach_session) and is paused and dropped from memory when none does. Empty:
+  // no session kinds.
+  std::function<bool(const std::string& kind)> is_session_kind{};
+  // How long a session process with no client stays in memory before it stops (a client that
+  // reconnects at once, or a burst of inputs to a paused session, finds it still there).
+  std::chrono::milliseconds session_linger{200};
 };
 
 // --- requests the dispatcher (registered as NAME) answers with call() ---
@@ -102,6 +111,75 @@ struct engine_stats {
   std::uint64_t recovered = 0;  // jobs rebuilt from the store at start
   bool ready = false;           // recovery finished
   bool paused = false;          // pause_dispatch: no job starts
+  std::size_t sessions = 0;     // session jobs in memory (attached, or lingering)
+};
+
+// --- session jobs (docs/sessions.md) ---
+// Each session job in memory is one process, started by the dispatcher from the log when a
+// client first needs it and stopping by itself when no client has streamed it for
+// session_linger. Talk to it through call_session (which finds or starts it) or keep a stream
+// attached with session_attachment.
+
+// dispatcher -> respawn::pid: the process of session job `id`, started from the log if it is
+// not in memory. The caller must know the job exists and is a session job (the HTTP layer
+// checked the job's owner and kind); a process started for anything else answers every request
+// with an error.
+struct locate_session {
+  jobs::job_id id = 0;
+};
+// session process -> session_reply
+struct session_request {
+  enum class op : std::uint8_t {
+    attach,  // `watcher` streams the job: it runs (claimed or resumed) while a watcher lives
+    input,   // log input `seq` (idempotent by seq: the same seq with the same data is a duplicate)
+    cancel,  // log `cancelled`
+  };
+  op what = op::attach;
+  respawn::pid watcher{};          // attach
+  std::uint64_t seq = 0;           // input: > 0
+  nlohmann::json data{};           // input
+  bool end = false;                // input: the last one; the session succeeds once it is answered
+};
+struct session_reply {
+  bool ok = false;
+  // not_found, not_a_session_job, job_finished, input_conflict, input_after_end, unavailable,
+  // io_error
+  std::string error_code{};
+  std::string error{};
+  bool duplicate = false;  // input: this seq was logged before, with the same data
+  jobs::job_status status = jobs::job_status::queued;  // after the request
+};
+
+// Finds (or starts) session job `id`'s process through `dispatcher` and sends it `request`;
+// when the process ends in between (it lingered out, or crashed), asks again: the next one is
+// rebuilt from the log, and idempotent requests make the retry safe. Thread-safe; never throws.
+session_reply call_session(runtime& rt, respawn::pid dispatcher, jobs::job_id id, const session_request& request,
+                           std::chrono::milliseconds timeout);
+
+// A client's stream attached to a session job: while this object lives, the job runs (docs/
+// sessions.md). It is a process the session monitors; it watches the session's process in turn
+// and attaches again when that one ended (a crash, a manager restart), so that a stream that
+// stays open keeps its session running. Destroying it detaches.
+class session_attachment {
+ public:
+  // Attaches; `reply` says how it went (nullptr when it failed).
+  static std::unique_ptr<session_attachment> open(runtime& rt, std::function<respawn::pid()> dispatcher,
+                                                  jobs::job_id id, std::chrono::milliseconds timeout,
+                                                  session_reply& reply);
+  ~session_attachment();
+  session_attachment(const session_attachment&) = delete;
+  session_attachment& operator=(const session_attachment&) = delete;
+
+  // Attaches again if the session's process has ended since; call it from time to time (each
+  // poll of the stream). Not thread-safe: one caller at a time. false: could not re-attach.
+  bool keep();
+  // How many times it attached (1 after open; +1 per re-attach by keep).
+  std::uint64_t attaches() const noexcept;
+
+ private:
+  struct state;
+  explicit session_attachment(std::unique_ptr<state> s);
+  std::unique_ptr<state> s_;
 };
 
 // The engine's tree as a child of your supervisor, or as a root.

@@ -26,6 +26,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -61,15 +62,23 @@ class kind_registry {
  public:
   // Adds (or replaces) the kind `name`.
   kind_registry& add(std::string name, kind_handler handler);
+  // Adds (or replaces) the session kind `name` (docs/sessions.md): a job of this kind runs while
+  // a client streams its events and answers each input the client sends. The handler runs once
+  // per input, in a worker, with args() = {"seq": N, "data": the input, "session": the job's
+  // args}; what it returns is the output that answers the input.
+  kind_registry& add_session(std::string name, kind_handler handler);
+  bool is_session(const std::string& name) const;
   const kind_handler* find(const std::string& name) const;
   bool contains(const std::string& name) const { return find(name) != nullptr; }
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, kind_handler, std::less<>> kinds_;
+  std::set<std::string, std::less<>> sessions_;
 };
 
-// The demo kinds: sum, noop, sleep, fib, fail, loop, crash, oom, counter (docs/job-kinds.md).
+// The demo kinds: sum, noop, sleep, fib, fail, loop, crash, oom, counter, and the session kind
+// echo (docs/job-kinds.md, docs/sessions.md).
 kind_registry builtin_kinds();
 
 // The build identity a worker reports in its hello (the node logs it on hot code upgrade):

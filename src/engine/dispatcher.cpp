@@ -13,6 +13,7 @@
 
 #include "engine_messages.hpp"
 #include "job_process.hpp"
+#include "session_process.hpp"
 #include "respawn/jobs/fold.hpp"
 #include "respawn/runtime.hpp"
 #include "runtime_gate.hpp"
@@ -87,12 +88,21 @@ class dispatcher final : public process {
       dispatch();
     } else if (auto* w = m.get_if<watch_finals>()) {
       watchers_.push_back(w->watcher);
+    } else if (auto* l = m.get_if<locate_session>()) {
+      reply(m, locate(l->id));
+    } else if (auto* dn = m.get_if<down>()) {
+      auto it = session_monitors_.find(dn->ref.value);
+      if (it != session_monitors_.end()) {
+        sessions_.erase(it->second);  // the next client's request starts it again from the log
+        session_monitors_.erase(it);
+      }
     } else if (auto* c = m.get_if<cancel_job>()) {
       reply(m, on_cancel(c->id));
     } else if (auto* p = m.get_if<recover_page>()) {
       recover(p->after_id);
     } else if (m.is<engine_stats_request>()) {
-      reply(m, engine_stats{live_.size(), queue_.queued(), queue_.running(), recovered_, ready_, paused_});
+      reply(m, engine_stats{live_.size(), queue_.queued(), queue_.running(), recovered_, ready_, paused_,
+                            sessions_.size()});
     } else if (m.is<pause_dispatch>()) {
       paused_ = true;
       reply(m, true);
@@ -125,6 +135,23 @@ class dispatcher final : public process {
                               config_.clock};
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
+  }
+
+  bool is_session(const jobs::job_request& r) const {
+    return config_.is_session_kind && config_.is_session_kind(r.kind);
+  }
+
+  // The process of session job `id`: the one in memory, or a new one built from the log. One
+  // per job at most: a new one starts only after the old one's `down`.
+  respawn::pid locate(jobs::job_id id) {
+    if (auto it = sessions_.find(id); it != sessions_.end()) return it->second;
+    spawn_options options;
+    options.monitor = true;
+    auto started = spawn<session_process>(options, session_start{id, store_, self(), pool_, config_.attempt_timeout,
+                                                                 config_.session_linger, config_.clock});
+    sessions_.emplace(id, started.pid);
+    session_monitors_.emplace(started.monitor.value, id);
+    return started.pid;
   }
 
   void on_submit(message& m, submit_jobs& s) {
@@ -202,6 +229,7 @@ class dispatcher final : public process {
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       out.jobs.push_back(submitted_job{outcomes[i].id, outcomes[i].existing});
       if (outcomes[i].existing) continue;
+      if (is_session(d.requests[i])) continue;  // not queued: it runs when a client attaches
       jobs::job_state state;
       auto e = jobs::make_submitted(outcomes[i].id, config_.clock(), d.requests[i]);
       if (auto error = jobs::apply(state, e)) continue;  // cannot happen: the store applied it
@@ -293,6 +321,12 @@ class dispatcher final : public process {
     if (!page.ok()) throw std::runtime_error{"engine recovery: " + page.error().message};
     for (auto& state : page.value().jobs) {
       if (live_.count(state.id) != 0) continue;
+      if (is_session(state.request)) {
+        // Its stream died with the node: the session logs `paused` and lingers out. Queued or
+        // paused sessions wait on disk for a client.
+        if (state.status == jobs::job_status::running) locate(state.id);
+        continue;
+      }
       track(state);
       start_job(state, false);
       ++recovered_;
@@ -317,6 +351,8 @@ class dispatcher final : public process {
   bool ready_ = false;
   std::vector<respawn::pid> watchers_;
   bool paused_ = false;  // draining: nothing starts
+  std::unordered_map<jobs::job_id, respawn::pid> sessions_;           // session jobs in memory
+  std::unordered_map<std::uint64_t, jobs::job_id> session_monitors_;  // monitor_ref value -> job
 };
 
 supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<store::job_store>& store) {

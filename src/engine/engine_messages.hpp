@@ -63,6 +63,10 @@ struct submit_done {
   std::vector<jobs::job_id> ids;
   store::store_result<std::vector<store::submit_outcome>> result;
 };
+// Appends `e` to the store; the store's writer thread tells `to` with append_done{tag} when it
+// committed (or failed). What job and session processes do before they act on an event.
+void append_then_tell(runtime& rt, store::job_store& store, jobs::event e, respawn::pid to, std::uint64_t tag);
+
 // dispatcher -> itself: recover the next page of unfinished jobs.
 struct recover_page {
   jobs::job_id after_id;

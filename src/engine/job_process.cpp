@@ -20,6 +20,15 @@ nlohmann::json parse_or_text(const std::string& text) {
 
 struct retry_timer {};
 
+void append_then_tell(runtime& rt, store::job_store& store, jobs::event e, respawn::pid to, std::uint64_t tag) {
+  auto gate = gate_of(rt);
+  std::vector<jobs::event> events;
+  events.push_back(std::move(e));
+  store.append_async(std::move(events), [gate, to, tag](store::store_result<store::committed> r) {
+    gate->send(to, append_done{tag, r.ok(), r.ok() ? std::string{} : r.error().message});
+  });
+}
+
 void job_process::init() {
   if (!fresh_) {
     // A restart: the store has the truth (the state this process was first given is stale).
@@ -51,13 +60,7 @@ void job_process::log(jobs::event e, std::function<void()> then) {
   }
   std::uint64_t tag = next_tag_++;
   on_commit_.emplace(tag, std::move(then));
-  auto gate = gate_of(system());
-  respawn::pid me = self();
-  std::vector<jobs::event> events;
-  events.push_back(std::move(e));
-  s_.store->append_async(std::move(events), [gate, me, tag](store::store_result<store::committed> r) {
-    gate->send(me, append_done{tag, r.ok(), r.ok() ? std::string{} : r.error().message});
-  });
+  append_then_tell(system(), *s_.store, std::move(e), self(), tag);
 }
 
 void job_process::handle(message& m) {

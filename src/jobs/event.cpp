@@ -6,7 +6,7 @@
 
 namespace respawn::jobs {
 namespace {
-constexpr std::array<std::pair<event_type, std::string_view>, 10> type_names = {{
+constexpr std::array<std::pair<event_type, std::string_view>, 13> type_names = {{
     {event_type::submitted, "submitted"},
     {event_type::claimed, "claimed"},
     {event_type::progress, "progress"},
@@ -17,6 +17,9 @@ constexpr std::array<std::pair<event_type, std::string_view>, 10> type_names = {
     {event_type::dead, "dead"},
     {event_type::cancel_requested, "cancel_requested"},
     {event_type::cancelled, "cancelled"},
+    {event_type::input, "input"},
+    {event_type::paused, "paused"},
+    {event_type::resumed, "resumed"},
 }};
 
 event make(job_id job, std::uint64_t sequence, job_time time, event_type type,
@@ -90,6 +93,17 @@ event make_cancel_requested(job_id job, std::uint64_t sequence, job_time time,
 }
 event make_cancelled(job_id job, std::uint64_t sequence, job_time time) {
   return make(job, sequence, time, event_type::cancelled, nlohmann::json::object());
+}
+event make_input(job_id job, std::uint64_t sequence, job_time time, std::uint64_t seq,
+                 nlohmann::json data, bool end) {
+  return make(job, sequence, time, event_type::input,
+              {{"seq", seq}, {"data", std::move(data)}, {"end", end}});
+}
+event make_paused(job_id job, std::uint64_t sequence, job_time time, std::string reason) {
+  return make(job, sequence, time, event_type::paused, {{"reason", std::move(reason)}});
+}
+event make_resumed(job_id job, std::uint64_t sequence, job_time time) {
+  return make(job, sequence, time, event_type::resumed, nlohmann::json::object());
 }
 
 }  // namespace respawn::jobs

@@ -79,6 +79,16 @@ std::optional<std::string> apply_payload(job_state& next, const event& e) {
     case event_type::cancelled:
       next.retry_at.reset();
       return std::nullopt;
+    case event_type::input: {
+      std::uint64_t seq = 0;
+      if (auto err = read(e, "seq", seq)) return err;
+      if (seq == 0) return std::string("input seq must be positive");
+      if (!e.payload.contains("data")) return std::string("payload has no \"data\"");
+      return std::nullopt;
+    }
+    case event_type::paused:
+    case event_type::resumed:
+      return std::nullopt;
   }
   return std::string("unknown event type");
 }
@@ -125,6 +135,14 @@ std::optional<job_status> next_status(job_status from, event_type type) {
       return from;  // queued, running, failed: only the flag changes
     case t::cancelled:
       return s::cancelled;  // from any non-final state
+    case t::input:
+      return from;  // a session job takes input whether it runs, waits or is paused
+    case t::paused:
+      if (from == s::running) return s::paused;
+      return std::nullopt;
+    case t::resumed:
+      if (from == s::paused) return s::running;
+      return std::nullopt;
   }
   return std::nullopt;
 }

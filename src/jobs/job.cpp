@@ -7,13 +7,14 @@
 
 namespace respawn::jobs {
 namespace {
-constexpr std::array<std::pair<job_status, std::string_view>, 6> status_names = {{
+constexpr std::array<std::pair<job_status, std::string_view>, 7> status_names = {{
     {job_status::queued, "queued"},
     {job_status::running, "running"},
     {job_status::succeeded, "succeeded"},
     {job_status::failed, "failed"},
     {job_status::dead, "dead"},
     {job_status::cancelled, "cancelled"},
+    {job_status::paused, "paused"},
 }};
 }  // namespace
 

@@ -88,6 +88,7 @@ class job_store {
                                                         std::size_t limit) = 0;
   virtual store_result<job_page> list(const job_filter& filter) = 0;
   // Jobs that are not final (queued, running, failed), by ascending id: what recovery rebuilds.
+  // Paused session jobs are not among them: they wait on disk until a client comes back.
   virtual store_result<job_page> list_unfinished(job_id after_id, std::size_t limit) = 0;
 
   // Synchronous forms: return once the write is durable (or failed).

@@ -246,6 +246,12 @@ kind_registry builtin_kinds() {
   kinds.add("crash", crash);
   kinds.add("oom", oom);
   kinds.add("counter", counter);
+  // A session kind: each input is answered with itself (docs/sessions.md).
+  kinds.add_session("echo", [](task_context& ctx) -> nlohmann::json {
+    const auto& args = ctx.args();
+    auto it = args.find("data");
+    return it == args.end() ? nlohmann::json(nullptr) : *it;
+  });
   return kinds;
 }
 

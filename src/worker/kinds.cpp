@@ -12,9 +12,18 @@ kind_registry& kind_registry::add(std::string name, kind_handler handler) {
   // Rejected here, at start: an empty handler would only fail later, inside a worker, far from
   // the mistake.
   if (!handler) throw std::invalid_argument{"kind_registry::add: the kind \"" + name + "\" has an empty handler"};
+  sessions_.erase(name);
   kinds_.insert_or_assign(std::move(name), std::move(handler));
   return *this;
 }
+
+kind_registry& kind_registry::add_session(std::string name, kind_handler handler) {
+  add(name, std::move(handler));
+  sessions_.insert(std::move(name));
+  return *this;
+}
+
+bool kind_registry::is_session(const std::string& name) const { return sessions_.count(name) != 0; }
 
 const kind_handler* kind_registry::find(const std::string& name) const {
   auto it = kinds_.find(name);

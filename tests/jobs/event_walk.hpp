@@ -34,12 +34,14 @@ inline std::vector<event_type> allowed_after(job_status status) {
   using t = event_type;
   switch (status) {
     case job_status::queued:
-      return {t::claimed, t::cancel_requested, t::cancelled};
+      return {t::claimed, t::cancel_requested, t::cancelled, t::input};
     case job_status::running:
-      return {t::progress, t::output,   t::snapshot,         t::succeeded,
-              t::attempt_failed, t::dead, t::cancel_requested, t::cancelled};
+      return {t::progress, t::output,   t::snapshot,         t::succeeded, t::attempt_failed,
+              t::dead,     t::cancel_requested, t::cancelled, t::input,    t::paused};
     case job_status::failed:
-      return {t::claimed, t::dead, t::cancel_requested, t::cancelled};
+      return {t::claimed, t::dead, t::cancel_requested, t::cancelled, t::input};
+    case job_status::paused:
+      return {t::resumed, t::cancel_requested, t::cancelled, t::input};
     default:
       return {};
   }
@@ -53,6 +55,8 @@ inline job_status model_next(job_status status, event_type type) {
     case event_type::attempt_failed: return job_status::failed;
     case event_type::dead: return job_status::dead;
     case event_type::cancelled: return job_status::cancelled;
+    case event_type::paused: return job_status::paused;
+    case event_type::resumed: return job_status::running;
     default: return status;
   }
 }
@@ -77,6 +81,9 @@ inline event make_event(event_type type, job_id job, std::uint64_t sequence, job
     case event_type::cancel_requested:
       return make_cancel_requested(job, sequence, time, "user asked");
     case event_type::cancelled: return make_cancelled(job, sequence, time);
+    case event_type::input: return make_input(job, sequence, time, sequence, {{"line", sequence}}, false);
+    case event_type::paused: return make_paused(job, sequence, time, "the stream ended");
+    case event_type::resumed: return make_resumed(job, sequence, time);
   }
   return make_cancelled(job, sequence, time);
 }

@@ -28,6 +28,7 @@ job_state state_in(job_status status) {
     case job_status::failed: add(event_type::claimed); add(event_type::attempt_failed); break;
     case job_status::dead: add(event_type::claimed); add(event_type::dead); break;
     case job_status::cancelled: add(event_type::cancelled); break;
+    case job_status::paused: add(event_type::claimed); add(event_type::paused); break;
   }
   job_state s = fold(log);
   EXPECT_EQ(s.status, status);
@@ -62,8 +63,17 @@ const std::vector<matrix_row>& matrix() {
         {{s::failed, t::dead}, s::dead},
         {{s::failed, t::cancel_requested}, s::failed},
         {{s::failed, t::cancelled}, s::cancelled},
+        // Session jobs: input in any unfinished state; paused <-> running.
+        {{s::queued, t::input}, s::queued},
+        {{s::running, t::input}, s::running},
+        {{s::failed, t::input}, s::failed},
+        {{s::paused, t::input}, s::paused},
+        {{s::running, t::paused}, s::paused},
+        {{s::paused, t::resumed}, s::running},
+        {{s::paused, t::cancel_requested}, s::paused},
+        {{s::paused, t::cancelled}, s::cancelled},
     };
-    for (s from : {s::queued, s::running, s::succeeded, s::failed, s::dead, s::cancelled}) {
+    for (s from : {s::queued, s::running, s::succeeded, s::failed, s::dead, s::cancelled, s::paused}) {
       for (t type : all_event_types) {
         auto it = allowed.find({from, type});
         r.push_back({from, type, it == allowed.end() ? std::nullopt : std::optional(it->second)});

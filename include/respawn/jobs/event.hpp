@@ -28,13 +28,19 @@ enum class event_type : std::uint8_t {
   dead,              // {error}: final, no more attempts
   cancel_requested,  // {reason}: a cancel was asked for; a running job keeps running until stopped
   cancelled,         // {}: final
+  // Session jobs (docs/sessions.md) only:
+  input,             // {seq, data, end}: a client's input, logged once per seq; answered by an
+                     // `output` whose chunk carries the same seq
+  paused,            // {reason}: the last client stream ended; the session is out of memory
+  resumed,           // {}: a client streams again; the session continues from the log
 };
 
-inline constexpr std::array<event_type, 10> all_event_types = {
+inline constexpr std::array<event_type, 13> all_event_types = {
     event_type::submitted,      event_type::claimed, event_type::progress,
     event_type::output,         event_type::snapshot, event_type::succeeded,
     event_type::attempt_failed, event_type::dead,    event_type::cancel_requested,
-    event_type::cancelled,
+    event_type::cancelled,      event_type::input,   event_type::paused,
+    event_type::resumed,
 };
 
 std::string_view to_string(event_type type);
@@ -65,5 +71,9 @@ event make_attempt_failed(job_id job, std::uint64_t sequence, job_time time, std
 event make_dead(job_id job, std::uint64_t sequence, job_time time, std::string error);
 event make_cancel_requested(job_id job, std::uint64_t sequence, job_time time, std::string reason);
 event make_cancelled(job_id job, std::uint64_t sequence, job_time time);
+event make_input(job_id job, std::uint64_t sequence, job_time time, std::uint64_t seq,
+                 nlohmann::json data, bool end);
+event make_paused(job_id job, std::uint64_t sequence, job_time time, std::string reason);
+event make_resumed(job_id job, std::uint64_t sequence, job_time time);
 
 }  // namespace respawn::jobs

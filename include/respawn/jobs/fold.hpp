@@ -16,6 +16,11 @@
 //   failed     dead              dead
 //   failed     cancelled         cancelled
 //   queued, running, failed: cancel_requested keeps the state and sets cancel_requested.
+//   Session jobs (docs/sessions.md) add:
+//   running    paused            paused       (the last client stream ended)
+//   paused     resumed           running
+//   paused     cancelled         cancelled
+//   any non-final: input keeps the state (seq > 0, data present)
 //   succeeded, dead, cancelled are final: nothing may follow them.
 #pragma once
 

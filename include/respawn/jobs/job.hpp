@@ -27,6 +27,7 @@ enum class job_status : std::uint8_t {
   failed,     // the last attempt failed and a retry is due at retry_at (not final)
   dead,       // final: out of attempts (a poison job), or given up on
   cancelled,  // final
+  paused,     // a session job no client streams: out of memory until one does (docs/sessions.md)
 };
 
 std::string_view to_string(job_status status);
