@@ -56,6 +56,10 @@ struct server_config {
   std::function<std::optional<std::string>(std::string_view token)> authenticate;
   // Optional (absent: every kind exists). false: 422 unknown_kind at submission. Thread-safe.
   std::function<bool(std::string_view kind)> kind_exists;
+  // Optional (absent: no session kinds). true: jobs of this kind are session jobs (docs/
+  // sessions.md): POST /v1/jobs/ID/input feeds them, an events stream attaches to them. The
+  // engine must be configured with the same kinds (engine_config::is_session_kind).
+  std::function<bool(std::string_view kind)> is_session_kind;
   // Optional (absent: always ready). GET /readyz is 503 until it says true. Thread-safe.
   std::function<bool()> ready;
 };

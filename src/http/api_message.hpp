@@ -4,12 +4,17 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "respawn/jobs/job.hpp"
+
+namespace respawn::engine {
+class session_attachment;
+}
 
 namespace respawn::http {
 
@@ -28,6 +33,9 @@ struct event_stream {
   jobs::job_id job = 0;
   std::uint64_t after_sequence = 0;
   std::optional<std::uint64_t> final_sequence{};
+  // A session job's stream keeps the session running while it is open (docs/sessions.md);
+  // closing the stream (the last copy of this pointer) detaches it.
+  std::shared_ptr<engine::session_attachment> attachment{};
 };
 
 struct api_response {

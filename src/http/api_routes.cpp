@@ -80,6 +80,13 @@ api_error submit_failure(const engine::submit_reply& reply) {
   return unavailable(code.empty() ? "engine_error" : code, reply.error);
 }
 
+respawn::pid resolve_dispatcher(runtime& rt, const std::string& name, respawn::pid known) {
+  if (!name.empty() && !rt.alive(known)) {
+    if (auto now = rt.whereis(name)) return now;
+  }
+  return known;
+}
+
 struct routes_context {
   runtime& rt;
   const server_config& config;
@@ -117,6 +124,65 @@ std::optional<api_error> check_kind(const routes_context& c, const jobs::job_req
     return unprocessable("unknown_kind", std::string{where} + "no job kind \"" + r.kind + "\"");
   }
   return std::nullopt;
+}
+
+bool is_session_job(const routes_context& c, const jobs::job_state& job) {
+  return c.config.is_session_kind && c.config.is_session_kind(job.request.kind);
+}
+
+// A session's refusals in the API's words.
+api_error session_failure(jobs::job_id id, const engine::session_reply& reply) {
+  const auto& code = reply.error_code;
+  if (code == "input_conflict" || code == "input_after_end" || code == "job_finished") {
+    return {409, code, reply.error};
+  }
+  if (code == "not_found") return not_found("no job " + std::to_string(id));
+  if (code == "invalid_request") return unprocessable("invalid_request", reply.error);
+  return unavailable("engine_unavailable", "session " + std::to_string(id) + ": " + reply.error);
+}
+
+// POST /v1/jobs/ID/input {"seq": N, "data": ..., "end": false}: 202 once the input is durable.
+api_response session_input(const routes_context& c, const api_request& request, std::string_view id_text) {
+  auto owned = owned_job(c, id_text);
+  if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
+  const auto& job = std::get<jobs::job_state>(owned);
+  if (!is_session_job(c, job)) {
+    return to_response({409, "not_a_session_job", "job " + std::string{id_text} + " (kind " + job.request.kind +
+                                                      ") is not a session job: it takes no input"});
+  }
+  nlohmann::json body;
+  if (auto e = parse_body(request, body)) return to_response(*e);
+  for (const auto& [key, value] : body.items()) {
+    if (key != "seq" && key != "data" && key != "end") {
+      return to_response(unprocessable("unknown_field", "unknown field \"" + key + "\" (known: seq, data, end)"));
+    }
+  }
+  auto seq = body.find("seq");
+  if (seq == body.end() || !seq->is_number_unsigned() || seq->get<std::uint64_t>() == 0) {
+    return to_response(unprocessable("invalid_field", "seq is required and must be a positive integer"));
+  }
+  engine::session_request r;
+  r.what = engine::session_request::op::input;
+  r.seq = seq->get<std::uint64_t>();
+  if (auto end = body.find("end"); end != body.end() && !end->is_null()) {
+    if (!end->is_boolean()) return to_response(unprocessable("invalid_field", "end must be true or false"));
+    r.end = end->get<bool>();
+  }
+  auto data = body.find("data");
+  if (data == body.end() && !r.end) {
+    return to_response(unprocessable("invalid_field", "data is required (any JSON value) unless end is true"));
+  }
+  r.data = data == body.end() ? nlohmann::json(nullptr) : *data;
+  if (jobs::is_final(job.status)) {
+    return to_response({409, "job_finished", "job " + std::to_string(job.id) + " is " +
+                                                 std::string{jobs::to_string(job.status)} + ": it takes no more input"});
+  }
+  auto answer = engine::call_session(c.rt, c.dispatcher, job.id, r, c.config.call_timeout);
+  if (!answer.ok) return to_response(session_failure(job.id, answer));
+  return json_response(202, {{"id", job.id},
+                             {"seq", r.seq},
+                             {"duplicate", answer.duplicate},
+                             {"state", std::string{jobs::to_string(answer.status)}}});
 }
 
 // Submits through the dispatcher (durable when it answers) and reads the jobs back.
@@ -256,6 +322,15 @@ api_response cancel(const routes_context& c, std::string_view id_text) {
                         "job " + std::to_string(j.id) + " has already " + std::string{jobs::to_string(j.status)}});
   };
   if (jobs::is_final(job.status)) return already_final(job);
+  if (is_session_job(c, job)) {
+    engine::session_request r;
+    r.what = engine::session_request::op::cancel;
+    auto answer = engine::call_session(c.rt, c.dispatcher, job.id, r, c.config.call_timeout);
+    if (!answer.ok && answer.error_code != "job_finished") return to_response(session_failure(job.id, answer));
+    auto now = c.store.get(job.id);
+    if (!now.ok()) return to_response(store_failure(now.error()));
+    return already_final(now.value());
+  }
   auto reply = c.rt.call<bool>(c.dispatcher, engine::cancel_job{job.id}, c.config.call_timeout);
   if (!reply.ok()) {
     return to_response(unavailable("engine_unavailable", "the job engine did not answer: " + reply.error().message()));
@@ -304,7 +379,18 @@ api_response open_events(const routes_context& c, const api_request& request, co
       return to_response(unprocessable("unknown_parameter", "unknown parameter \"" + name + "\" (known: after)"));
     }
   }
-  if (jobs::is_final(job.status)) stream.final_sequence = job.last_sequence;
+  if (jobs::is_final(job.status)) {
+    stream.final_sequence = job.last_sequence;
+  } else if (is_session_job(c, job)) {
+    // Streaming a session job runs it (docs/sessions.md): attached until the stream closes.
+    engine::session_reply reply;
+    auto resolve = [&rt = c.rt, name = c.config.dispatcher_name, first = c.dispatcher] {
+      return resolve_dispatcher(rt, name, first);
+    };
+    auto attachment = engine::session_attachment::open(c.rt, resolve, job.id, c.config.call_timeout, reply);
+    if (!attachment && reply.error_code != "job_finished") return to_response(session_failure(job.id, reply));
+    stream.attachment = std::move(attachment);  // none if it ended meanwhile: the log has its end
+  }
   api_response r;
   r.status = 200;
   r.stream = stream;
@@ -316,6 +402,10 @@ api_response open_events(const routes_context& c, const api_request& request, co
 api_routes::api_routes(runtime& rt, const server_config& config, respawn::pid dispatcher,
                        std::shared_ptr<store::job_store> store)
     : rt_{rt}, config_{config}, dispatcher_{dispatcher}, store_{std::move(store)} {}
+
+respawn::pid api_routes::current_dispatcher() const {
+  return resolve_dispatcher(rt_, config_.dispatcher_name, dispatcher_);
+}
 
 api_response api_routes::handle(const api_request& request) const {
   try {
@@ -349,12 +439,7 @@ api_response api_routes::route(const api_request& request) const {
   if (!token) return to_response({401, "unauthorized", "an Authorization: Bearer TOKEN header is required"});
   auto user = config_.authenticate(*token);
   if (!user) return to_response({401, "unauthorized", "the bearer token is not valid"});
-  // The engine's core (one_for_all) may have restarted its dispatcher: find the new one by name.
-  respawn::pid dispatcher = dispatcher_;
-  if (!config_.dispatcher_name.empty() && !rt_.alive(dispatcher)) {
-    if (auto now = rt_.whereis(config_.dispatcher_name)) dispatcher = now;
-  }
-  routes_context c{rt_, config_, dispatcher, *store_, std::move(*user)};
+  routes_context c{rt_, config_, current_dispatcher(), *store_, std::move(*user)};
 
   if (s.size() < 2 || s[1] != "jobs" || s.size() > 4) return to_response(not_found("no route " + request.target));
   if (s.size() == 2) {
@@ -383,10 +468,7 @@ api_response api_routes::route(const api_request& request) const {
   }
   if (action == "input") {
     if (method != "POST") return to_response(method_not_allowed(method, "POST"));
-    auto owned = owned_job(c, s[2]);
-    if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
-    // Session jobs (which read input while they run) come later: no job takes input yet.
-    return to_response({409, "not_a_session_job", "job " + s[2] + " is not a session job: it takes no input"});
+    return session_input(c, request, s[2]);
   }
   return to_response(not_found("no route " + request.target));
 }
@@ -394,6 +476,11 @@ api_response api_routes::route(const api_request& request) const {
 stream_poll api_routes::poll(const event_stream& stream, std::size_t limit) const {
   stream_poll out;
   out.last_sequence = stream.after_sequence;
+  // A session's process that ended (a crash, a manager restart) is found again and re-attached.
+  if (stream.attachment && !stream.attachment->keep()) {
+    out.failed = true;  // the client resumes with Last-Event-ID
+    return out;
+  }
   if (stream.final_sequence && stream.after_sequence >= *stream.final_sequence) {
     out.finished = true;
     return out;

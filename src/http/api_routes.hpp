@@ -34,6 +34,8 @@ class api_routes {
 
  private:
   api_response route(const api_request& request) const;
+  // The dispatcher now: the engine's core (one_for_all) may have restarted it under its name.
+  respawn::pid current_dispatcher() const;
 
   runtime& rt_;
   const server_config& config_;

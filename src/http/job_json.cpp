@@ -109,6 +109,8 @@ std::string sse_message(const jobs::event& e, std::uint32_t default_max_attempts
         // A payload this build cannot read still streams, as the ids and time alone.
       }
     }
+  } else if (e.type == jobs::event_type::input) {
+    data["input"] = e.payload;  // {seq, data, end}: its seq is the client's, not the event's
   } else if (e.payload.is_object()) {
     for (const auto& [key, value] : e.payload.items()) {
       if (key == "retry_at_us" && value.is_number_integer()) {
