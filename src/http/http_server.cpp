@@ -166,6 +166,20 @@ class session : public std::enable_shared_from_this<session> {
         "HTTP/1.1 200 OK\r\nServer: respawn\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
     write_stream(false);
+    watch_client();
+  }
+
+  // A stream's client sends nothing more; a read that ends says it went away (EOF, reset) — at
+  // once, not at the next write — so that a session job it was attached to pauses at once.
+  void watch_client() {
+    watching_ = true;
+    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) {
+        self->watching_ = false;
+        return self->close_now();
+      }
+      self->watch_client();  // bytes after the request: ignored
+    });
   }
 
   void write_stream(bool last) {
@@ -245,7 +259,7 @@ class session : public std::enable_shared_from_this<session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(linger_max);
-    drain();
+    if (!watching_) drain();  // else the stream's watching read drains (one read at a time)
   }
   void drain() {
     stream_.async_read_some(asio::buffer(drain_buffer_),
@@ -259,6 +273,8 @@ class session : public std::enable_shared_from_this<session> {
     beast::error_code ignored;
     timer_.cancel();
     stream_.socket().close(ignored);
+    // Detached now, not when the last handler lets go of this connection.
+    if (event_stream_) event_stream_->attachment.reset();
   }
 
   beast::tcp_stream stream_;
@@ -272,6 +288,7 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<event_stream> event_stream_{};
   std::string out_{};
   bool poll_again_now_ = false;
+  bool watching_ = false;  // watch_client's read is pending
   std::chrono::milliseconds idle_delay_{1};  // next_idle_delay()
   std::chrono::steady_clock::time_point last_write_{};
   std::array<char, 4096> drain_buffer_{};

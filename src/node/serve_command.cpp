@@ -185,6 +185,7 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   // three commits are not), so more attempts than workers keep them busy.
   ec_config.running_max = o.running;
   ec_config.queue.running_per_user_max = static_cast<std::uint32_t>(o.running);
+  ec_config.is_session_kind = [&kinds](const std::string& kind) { return kinds.is_session(kind); };
   auto engine = engine::start_engine(rt, ec_config, store);
   reload_on_sighup reload{rt, rt.whereis(ec_config.name + ".pool")};
 
@@ -198,6 +199,7 @@ int run_node(const serve_options& o, const kind_registry& kinds) {
   hc.handler_threads = 32;
   hc.authenticate = [user_db](std::string_view token) { return user_db->authenticate(token); };
   hc.kind_exists = [&kinds](std::string_view kind) { return kinds.contains(std::string{kind}); };
+  hc.is_session_kind = [&kinds](std::string_view kind) { return kinds.is_session(std::string{kind}); };
   // No `ready` callback: the server starts only after start_engine returned, i.e. once every
   // unfinished job is recovered, so /readyz is 200 from its first answer.
   http::server server{rt, hc, engine.dispatcher, store};

@@ -77,6 +77,8 @@ class http_api : public ::testing::Test {
     c.retry.backoff_initial = 10ms;
     c.retry.backoff_max = 40ms;
     c.attempt_timeout = 20s;
+    c.is_session_kind = [](const std::string& kind) { return kind == "echo"; };
+    c.session_linger = 30ms;
     return c;
   }
 
@@ -94,9 +96,10 @@ class http_api : public ::testing::Test {
     };
     c.kind_exists = [](std::string_view kind) {
       static const std::set<std::string, std::less<>> kinds{"sum",  "sleep", "echo_args", "progress_then_result",
-                                                            "fail", "noop"};
+                                                            "fail", "noop",  "echo"};
       return kinds.count(kind) > 0;
     };
+    c.is_session_kind = [](std::string_view kind) { return kind == "echo"; };
     c.ready = [this] { return ready_.load(); };
     return c;
   }
