@@ -17,7 +17,8 @@ using testing::walk_state_machine;
 bool changes_state(event_type type) {
   return type == event_type::submitted || type == event_type::claimed ||
          type == event_type::succeeded || type == event_type::attempt_failed ||
-         type == event_type::dead || type == event_type::cancelled;
+         type == event_type::dead || type == event_type::cancelled || type == event_type::paused ||
+         type == event_type::resumed;
 }
 
 RC_GTEST_PROP(FoldProperty, TheStateIsTheOneTheLastStateChangingEventLeadsTo,
