@@ -11,7 +11,7 @@ namespace {
 
 // Events that name the job's state; progress and output do not change it.
 const std::set<std::string> state_events = {"queued", "running", "retrying", "succeeded",
-                                            "failed", "dead", "cancelled"};
+                                            "failed", "dead", "cancelled", "paused"};
 
 }  // namespace
 
@@ -47,6 +47,7 @@ void event_display::note_fields(const nlohmann::json& data) {
 
 void event_display::show(const sse_event& event) {
   if (state_events.count(event.type) != 0) state_ = event.type;
+  if (event.type == "resumed") state_ = "running";  // a session job (docs/sessions.md)
   note_fields(nlohmann::json::parse(event.data, nullptr, false));
   std::string data = event.data;
   for (char& c : data) {

@@ -147,8 +147,13 @@ class dispatcher final : public process {
     if (auto it = sessions_.find(id); it != sessions_.end()) return it->second;
     spawn_options options;
     options.monitor = true;
+    auto is_session_kind = config_.is_session_kind ? config_.is_session_kind
+                                                   : std::function<bool(const std::string&)>{[](const std::string&) {
+                                                       return false;
+                                                     }};
     auto started = spawn<session_process>(options, session_start{id, store_, self(), pool_, config_.attempt_timeout,
-                                                                 config_.session_linger, config_.clock});
+                                                                 config_.session_linger, config_.clock,
+                                                                 std::move(is_session_kind)});
     sessions_.emplace(id, started.pid);
     session_monitors_.emplace(started.monitor.value, id);
     return started.pid;

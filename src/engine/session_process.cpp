@@ -50,6 +50,12 @@ void session_process::rebuild() {
     throw std::runtime_error{"session " + std::to_string(s_.id) + ": " + got.error().message};
   }
   state_ = std::move(got).value();
+  if (!s_.is_session_kind(state_.request.kind)) {
+    // A batch job has its own process (job_process): a second writer to its log must not exist.
+    refusal_ = refuse("not_a_session_job", "job " + std::to_string(s_.id) + " (kind " + state_.request.kind +
+                                               ") is not a session job");
+    return;
+  }
   if (jobs::is_final(state_.status)) {
     refusal_ = refuse("job_finished", "job " + std::to_string(s_.id) + " is " +
                                           std::string{jobs::to_string(state_.status)} + ": it takes no more input");

@@ -38,6 +38,7 @@ struct session_start {
   std::chrono::milliseconds attempt_timeout{60000};
   std::chrono::milliseconds linger{200};
   std::function<jobs::job_time()> clock;  // never empty here
+  std::function<bool(const std::string&)> is_session_kind;  // never empty here
 };
 
 class session_process final : public process {

@@ -133,7 +133,8 @@ bool is_session_job(const routes_context& c, const jobs::job_state& job) {
 // A session's refusals in the API's words.
 api_error session_failure(jobs::job_id id, const engine::session_reply& reply) {
   const auto& code = reply.error_code;
-  if (code == "input_conflict" || code == "input_after_end" || code == "job_finished") {
+  if (code == "input_conflict" || code == "input_after_end" || code == "job_finished" ||
+      code == "not_a_session_job") {
     return {409, code, reply.error};
   }
   if (code == "not_found") return not_found("no job " + std::to_string(id));

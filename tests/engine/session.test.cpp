@@ -187,4 +187,17 @@ TEST_F(session, cancel_ends_a_paused_session) {
   EXPECT_EQ(refused.error_code, "job_finished");
 }
 
+TEST_F(session, a_batch_job_is_never_driven_as_a_session) {
+  start_node(session_config());
+  auto id = submit_one(request("ann", "sleep", {{"ms", 100}}));
+  session_reply refused;
+  auto a = session_attachment::open(*rt_, [this] { return handle_.dispatcher; }, id, patience, refused);
+  EXPECT_EQ(a, nullptr);
+  EXPECT_EQ(refused.error_code, "not_a_session_job");
+  EXPECT_FALSE(input(id, 1, "x").ok);
+  auto s = await_final(id);  // its own process ran it, alone: one claim, one outcome
+  EXPECT_EQ(s.status, job_status::succeeded);
+  EXPECT_EQ(event_types(id), (std::vector{event_type::submitted, event_type::claimed, event_type::succeeded}));
+}
+
 }  // namespace
