@@ -7,10 +7,14 @@
 namespace respawn::http::test {
 namespace {
 
-// The SSE messages in what a raw stream read so far (after the response's head).
+// The whole SSE messages in what a raw stream read so far (after the response's head; a read
+// can end anywhere, a message's last line included).
 std::vector<sse_message> messages_in(const std::string& raw) {
   auto body = raw.find("\r\n\r\n");
-  return client::parse_sse(body == std::string::npos ? std::string{} : raw.substr(body + 4));
+  if (body == std::string::npos) return {};
+  auto end = raw.rfind("\n\n");
+  if (end == std::string::npos || end < body + 4) return {};
+  return client::parse_sse(raw.substr(body + 4, end + 2 - (body + 4)));
 }
 
 std::string open_stream_request(std::uint64_t id, std::optional<std::uint64_t> last_event_id = std::nullopt) {
