@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
     std::string_view command = argv[1];
     if (command == "serve") return respawn::node::serve_command(argc - 1, argv + 1, kinds);
     if (command == "user") return respawn::users::user_command(argc - 1, argv + 1);
-    if (command == "submit" || command == "watch" || command == "jobs" || command == "cancel") {
+    if (command == "submit" || command == "watch" || command == "jobs" || command == "cancel" ||
+        command == "input") {
       return respawn::client::client_command(argc - 1, argv + 1);
     }
   }

@@ -8,7 +8,7 @@
 namespace respawn::client {
 namespace {
 
-const std::set<std::string> job_states = {"queued", "running", "succeeded", "failed", "dead", "cancelled"};
+const std::set<std::string> job_states = {"queued", "running", "succeeded", "failed", "dead", "cancelled", "paused"};
 
 bool parse_int(const std::string& text, std::int64_t& out) {
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -23,6 +23,7 @@ const char* client_usage() {
          "       respawn watch ID\n"
          "       respawn jobs [--state S] [--kind K] [--limit N] [--after-id N]\n"
          "       respawn cancel ID\n"
+         "       respawn input ID SEQ [DATA] [--end]   (a session job's input; DATA is JSON or text)\n"
          "every command also takes --server URL (http://127.0.0.1:8080), --token T and\n"
          "--retry-for SECONDS (300; 0: retry forever); see docs/cli.md\n";
 }
@@ -51,7 +52,8 @@ std::variant<command_line, usage_error> parse_command_line(int argc, char** argv
   c.command = argv[0];
   const bool submit = c.command == "submit";
   const bool jobs = c.command == "jobs";
-  if (!submit && !jobs && c.command != "watch" && c.command != "cancel") {
+  const bool input = c.command == "input";
+  if (!submit && !jobs && !input && c.command != "watch" && c.command != "cancel") {
     return usage_error{"unknown command \"" + c.command + "\""};
   }
   std::vector<std::string> positional;
@@ -71,6 +73,10 @@ std::variant<command_line, usage_error> parse_command_line(int argc, char** argv
     }
     if (name == "--wait" && submit && !inline_value) {
       c.wait = true;
+      continue;
+    }
+    if (name == "--end" && input && !inline_value) {
+      c.end = true;
       continue;
     }
     auto value = [&]() -> std::optional<std::string> {
@@ -128,10 +134,22 @@ std::variant<command_line, usage_error> parse_command_line(int argc, char** argv
   if (args_json) c.args = *args_json;
   for (auto& [key, v] : arg_pairs) c.args[key] = std::move(v);
   if (c.state && job_states.count(*c.state) == 0) {
-    return usage_error{"--state is one of queued, running, succeeded, failed, dead, cancelled"};
+    return usage_error{"--state is one of queued, running, succeeded, failed, dead, cancelled, paused"};
   }
   if (jobs) {
     if (!positional.empty()) return usage_error{"jobs takes no positional argument"};
+    return c;
+  }
+  if (input) {
+    if (positional.size() < 2 || positional.size() > 3) return usage_error{"input takes ID SEQ [DATA]"};
+    if (!parse_int(positional[0], c.job_id) || c.job_id <= 0) {
+      return usage_error{"a job ID is a positive whole number, not \"" + positional[0] + "\""};
+    }
+    if (!parse_int(positional[1], c.seq) || c.seq <= 0) {
+      return usage_error{"SEQ is a positive whole number, not \"" + positional[1] + "\""};
+    }
+    if (positional.size() == 3) c.data = parse_arg_value(positional[2]);
+    if (!c.data && !c.end) return usage_error{"input needs DATA (or --end for the last input)"};
     return c;
   }
   if (positional.size() != 1) {

@@ -1,4 +1,4 @@
-// command_line: the words of `respawn submit | watch | jobs | cancel` as a value, checked once
+// command_line: the words of `respawn submit | watch | jobs | cancel | input` as a value, checked once
 // before anything is sent (STYLE.md: bad configuration is rejected at start, saying what to fix).
 #pragma once
 
@@ -12,7 +12,7 @@
 namespace respawn::client {
 
 struct command_line {
-  std::string command;  // submit, watch, jobs, cancel
+  std::string command;  // submit, watch, jobs, cancel, input
   // connection: flags win over the environment and the config file (settings.hpp)
   std::optional<std::string> server{};
   std::optional<std::string> token{};
@@ -25,8 +25,12 @@ struct command_line {
   std::optional<std::int64_t> timeout_ms{};
   std::optional<std::int64_t> priority{};
   bool wait = false;
-  // watch, cancel
+  // watch, cancel, input
   std::int64_t job_id = 0;
+  // input (a session job's, docs/sessions.md)
+  std::int64_t seq = 0;
+  std::optional<nlohmann::json> data{};
+  bool end = false;
   // jobs
   std::optional<std::string> state{};
   std::optional<std::string> kind_filter{};
@@ -52,7 +56,7 @@ nlohmann::json parse_arg_value(const std::string& text);
 // max_attempts, timeout_ms and priority (absent differs from given). --wait does not count.
 std::string submission_fingerprint(const command_line& c, const std::string& server);
 
-// The usage text of all four commands.
+// The usage text of all five commands.
 const char* client_usage();
 
 }  // namespace respawn::client

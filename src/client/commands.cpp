@@ -1,4 +1,4 @@
-// commands: `respawn submit | watch | jobs | cancel` (docs/cli.md): each reads its command line
+// commands: `respawn submit | watch | jobs | cancel | input` (docs/cli.md): each reads its command line
 // and settings, then talks to the node through api_client. submit goes through the journal
 // (journal.hpp): the key is on disk before the request leaves.
 #include <unistd.h>
@@ -152,6 +152,21 @@ int cancel(client_context& context, const command_line& c, const settings& s) {
   return exit_code::ok;
 }
 
+// A session job's input (docs/sessions.md): idempotent by seq, so retrying after a lost answer
+// is safe (the server says "duplicate").
+int send_input(client_context& context, const command_line& c, const settings& s) {
+  api_client api(s, context);
+  json body = {{"seq", c.seq}};
+  if (c.data) body["data"] = *c.data;
+  if (c.end) body["end"] = true;
+  auto answer = api.call(api.make_request("POST", "/v1/jobs/" + std::to_string(c.job_id) + "/input", body));
+  if (std::holds_alternative<gave_up>(answer)) return exit_code::unreachable;
+  auto& a = std::get<api_answer>(answer);
+  if (a.status != 202) return refused(context, c, s, a);
+  context.out << a.body.dump() << "\n";
+  return exit_code::ok;
+}
+
 }  // namespace
 
 int run_client(int argc, char** argv, client_context& context) {
@@ -167,6 +182,7 @@ int run_client(int argc, char** argv, client_context& context) {
   if (c.command == "submit") return submit(context, c, s);
   if (c.command == "jobs") return list_jobs(context, c, s);
   if (c.command == "cancel") return cancel(context, c, s);
+  if (c.command == "input") return send_input(context, c, s);
   api_client api(s, context);
   return follow_events(api, c.job_id);
 }

@@ -76,6 +76,25 @@ TEST(CommandLine, ReadsWatchJobsAndCancel) {
   EXPECT_EQ(j.after_id, 10);
 }
 
+TEST(CommandLine, ReadsASessionInput) {
+  auto i = ok({"input", "42", "3", "{\"x\":1}"});
+  EXPECT_EQ(i.job_id, 42);
+  EXPECT_EQ(i.seq, 3);
+  EXPECT_EQ(i.data, (nlohmann::json{{"x", 1}}));
+  EXPECT_FALSE(i.end);
+  EXPECT_EQ(ok({"input", "42", "4", "hello there"}).data, nlohmann::json("hello there"));  // text stays text
+  auto end = ok({"input", "42", "5", "--end"});
+  EXPECT_TRUE(end.end);
+  EXPECT_FALSE(end.data.has_value());
+  EXPECT_EQ(ok({"jobs", "--state", "paused"}).state, "paused");
+  EXPECT_NE(problem({"input", "42"}), "");             // no SEQ
+  EXPECT_NE(problem({"input", "42", "1"}), "");        // no DATA, not the end
+  EXPECT_NE(problem({"input", "42", "0", "x"}), "");   // SEQ > 0
+  EXPECT_NE(problem({"input", "x", "1", "y"}), "");
+  EXPECT_NE(problem({"input", "42", "1", "a", "b"}), "");
+  EXPECT_NE(problem({"watch", "1", "--end"}), "");
+}
+
 TEST(CommandLine, RejectsWhatItCannotRead) {
   EXPECT_NE(problem({"submit"}), "");
   EXPECT_NE(problem({"submit", "a", "b"}), "");

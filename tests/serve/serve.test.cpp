@@ -290,7 +290,15 @@ TEST_F(serve, a_session_survives_a_node_sigkill_and_answers_every_input_once) {
     // Whole messages only: a read ends anywhere (the resume starts after the last whole one).
     auto body = raw.find("\r\n\r\n") + 4;
     seen = client::parse_sse(raw.substr(body, raw.rfind("\n\n") + 2 - body));
-    for (int seq = 6; seq <= 10; ++seq) input(c, seq, {{"data", seq * 100}});  // acknowledged: durable
+    // Inputs 6..10 through the CLI (`respawn input ID SEQ DATA`): each acknowledged, so durable.
+    for (int seq = 6; seq <= 10; ++seq) {
+      child_process cli{{RESPAWN_BINARY, "input", std::to_string(id), std::to_string(seq), std::to_string(seq * 100),
+                         "--server", "http://127.0.0.1:" + std::to_string(port_), "--token", token_}};
+      std::string line;
+      ASSERT_TRUE(cli.next_line(line, 60s));
+      EXPECT_EQ(nlohmann::json::parse(line)["seq"], seq) << line;
+      ASSERT_EQ(cli.wait_exit(60s), 0);
+    }
     ASSERT_EQ(::kill(node_pid_, SIGKILL), 0);  // answers to 6..10 may or may not be out
   }
   read_banner();
