@@ -71,7 +71,8 @@ void session_process::rebuild() {
       if (e.type == jobs::event_type::input) {
         auto seq = e.payload.at("seq").get<std::uint64_t>();
         bool end = e.payload.value("end", false);
-        inputs_[seq] = input{e.payload.at("data"), end, true};
+        const auto& data = e.payload.at("data");
+        inputs_[seq] = input{fingerprint_of(data), data, end, true};
         pending_.insert(seq);
         if (end) end_seq_ = seq;
       } else if (e.type == jobs::event_type::output && e.payload.contains("chunk")) {
@@ -80,6 +81,9 @@ void session_process::rebuild() {
       }
     }
     if (page.value().size() < log_page) break;
+  }
+  for (auto& [seq, in] : inputs_) {
+    if (pending_.count(seq) == 0) in.data.reset();  // answered: only its fingerprint is needed
   }
   // The log may be ahead of the row we read first (another writer cannot exist, but a row read
   // before a commit landed can be older): the state is the fold of what we replayed.
@@ -162,7 +166,7 @@ void session_process::on_attach(message& m, const session_request& r) {
 void session_process::on_input(message& m, const session_request& r) {
   if (r.seq == 0) return reply_now(m, refuse("invalid_request", "an input's seq must be a positive integer"));
   if (auto it = inputs_.find(r.seq); it != inputs_.end()) {
-    if (it->second.data == r.data && it->second.end == r.end) {
+    if (it->second.fingerprint == fingerprint_of(r.data) && it->second.end == r.end) {
       if (!it->second.durable) {  // the first one's commit is on its way: answer with it
         duplicates_waiting_.emplace(r.seq, std::make_pair(m.sender(), m.call_ref()));
         return;
@@ -185,7 +189,7 @@ void session_process::on_input(message& m, const session_request& r) {
   }
   // Recorded at once, so that a duplicate sent before the commit is recognised (and answered
   // with the commit, never before it).
-  inputs_[r.seq] = input{r.data, r.end, false};
+  inputs_[r.seq] = input{fingerprint_of(r.data), r.data, r.end, false};
   if (r.end) end_seq_ = r.seq;
   auto caller = m.sender();
   auto call_ref = m.call_ref();
@@ -248,7 +252,7 @@ void session_process::answer_next() {
   task_request t;
   t.id = s_.id;
   t.kind = state_.request.kind;
-  t.args = nlohmann::json{{"seq", seq}, {"data", in.data}, {"session", state_.request.args}}.dump();
+  t.args = nlohmann::json{{"seq", seq}, {"data", in.data.value_or(nullptr)}, {"session", state_.request.args}}.dump();
   t.attempt = state_.attempts;
   t.limits.deadline = state_.request.timeout_ms != 0 ? std::chrono::milliseconds{state_.request.timeout_ms}
                                                       : s_.attempt_timeout;
@@ -279,6 +283,7 @@ void session_process::on_outcome(const task_outcome& o) {
   // the next input first). Should the append fail, this process crashes and the next one finds
   // the input unanswered in the log.
   pending_.erase(seq);
+  inputs_.at(seq).data.reset();
   log(jobs::make_output(s_.id, next_sequence(), s_.clock(), std::move(chunk)), [this] { answer_next(); });
 }
 
@@ -303,6 +308,10 @@ session_reply session_process::ok_reply() const {
 void session_process::arm_linger() {
   if (linger_timer_) cancel_timer(linger_timer_);
   linger_timer_ = send_after(s_.linger, linger_due{});
+}
+
+std::size_t session_process::fingerprint_of(const nlohmann::json& data) {
+  return std::hash<std::string>{}(data.dump());
 }
 
 bool session_process::idle() const { return watchers_.empty() && on_commit_.empty() && !in_worker_; }

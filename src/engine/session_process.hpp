@@ -49,11 +49,15 @@ class session_process final : public process {
   void handle(message& m) override;
 
  private:
+  // A logged input. Its data is kept only until it is answered: a long session's memory grows
+  // by a map node per input, not by its data; duplicates are recognised by a 64-bit hash of it.
   struct input {
-    nlohmann::json data;
+    std::size_t fingerprint = 0;
+    std::optional<nlohmann::json> data{};  // while unanswered
     bool end = false;
     bool durable = false;  // its `input` event committed
   };
+  static std::size_t fingerprint_of(const nlohmann::json& data);
 
   void rebuild();
   void on_request(message& m, const session_request& r);
