@@ -7,8 +7,9 @@
 // mailbox still in cache. That keeps request/reply pairs (pingpong) and token passing (ring) on
 // one thread without any cross-thread wake-up. run_next cannot be stolen, and it gives way to the
 // queue after `messages_per_turn` consecutive uses so two chatty processes cannot starve the
-// others. Idle workers steal half of another worker's queue, spin briefly, then sleep; a worker
-// that queues stealable work wakes a sleeper only if one is sleeping and none is spinning.
+// others. Idle workers steal half of another worker's queue, spin briefly (at most one at a time,
+// for an adaptive time), then sleep; a thread that queues stealable work wakes a sleeper only if
+// one is sleeping and none is spinning.
 // Threads that are not workers (main, timers) hand processes over through a shared injection
 // queue. There is no global lock on the send path.
 //
@@ -75,6 +76,7 @@ class thread_scheduler final : public scheduler {
     std::atomic<std::size_t> queued{0};  // queue.size(), readable without the lock
     std::atomic<process*> run_next{nullptr};  // the owner's; the watchdog takes it when abandoning
     std::uint32_t run_next_streak = 0;
+    int spin_rounds = 1024;  // the owner's: how long its next idle spin lasts (adaptive, see idle())
     std::uint64_t hung_pid = 0;  // abandoned: the pid the watchdog pinned for us to unpin
     // Abandoned only: 0 while the handler is stuck, 1 once its thread claimed its retirement
     // (stop() must join it: it is still using this worker), 2 once stop() gave up on it (detached).
