@@ -149,11 +149,19 @@ class pool_manager final : public process {
     return std::max(std::chrono::milliseconds{10}, config_.idle_timeout / 4);
   }
 
-  // Workers that count toward min/max: alive or starting, neither retiring nor leaving.
+  // Workers that count toward min/max: alive or starting, neither retiring nor leaving. starting_
+  // counts every owner that has not said hello, those whose pid has come back (entries, not
+  // ready) and those whose pid has not: an entry counts by its own flags, only the others by
+  // starting_. (Counting both made a reload while a worker was starting replace it twice, and the
+  // pool stayed a worker above its size until that one's idle timeout.)
   std::size_t live() const {
     std::size_t n = 0;
-    for (auto& [raw, w] : workers_) n += (!w.retiring && !w.leaving) ? 1 : 0;
-    return n + starting_;
+    std::size_t unready = 0;
+    for (auto& [raw, w] : workers_) {
+      n += (!w.retiring && !w.leaving) ? 1 : 0;
+      unready += w.ready ? 0 : 1;
+    }
+    return n + (starting_ - std::min(starting_, unready));
   }
 
   void start_one() {
@@ -193,8 +201,11 @@ class pool_manager final : public process {
     }
     it->second.build = r.build;
     it->second.idle_since = clock::now();
+    // The owner's own generation: on_started could only assume the current one, wrong if a
+    // reload came before the dynamic supervisor's answer.
+    it->second.generation = r.generation;
     failed_starts_ = 0;
-    if (it->second.generation != generation_) {
+    if (it->second.generation != generation_ && !it->second.retiring) {
       it->second.retiring = true;
       send(r.owner, detail::retire_worker{});
     }
@@ -209,7 +220,7 @@ class pool_manager final : public process {
     in_flight_ -= std::min(in_flight_, w.in_flight);
     if (!w.ready) {
       if (starting_ > 0) --starting_;
-      start_failed();
+      if (!w.retiring) start_failed();  // a reload retired it before its hello: no failure
     } else if (!d.reason.is_normal() && !d.reason.is(exit_reason::kind::shutdown)) {
       ++workers_died_;
     }

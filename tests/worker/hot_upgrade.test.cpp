@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "pool_harness.hpp"
@@ -74,10 +75,14 @@ class hot_upgrade : public ::testing::Test {
       EXPECT_TRUE(got[i].result == "1" || got[i].result == "2") << got[i].result;
     }
     // Once the old generation is gone, only the new code answers.
+    respawn::pool_stats last;
     ASSERT_TRUE(eventually([&] {
       auto s = rt.call<respawn::pool_stats>(h.manager, respawn::pool_stats_request{}, patience);
+      if (s.ok()) last = s.value();
       return s.ok() && s.value().retiring == 0 && s.value().workers == 2 && s.value().generation == 1;
-    }));
+    })) << "the old generation did not give way: retiring " << last.retiring << ", workers " << last.workers
+        << ", starting " << last.starting << ", generation " << last.generation << ", started "
+        << last.workers_started << ", died " << last.workers_died;
     for (std::uint64_t i = 200; i < 210; ++i) EXPECT_EQ(answer(h.manager, i), "2");
     auto s = rt.call<respawn::pool_stats>(h.manager, respawn::pool_stats_request{}, patience);
     ASSERT_TRUE(s.ok());
@@ -103,6 +108,65 @@ TEST_F(hot_upgrade, sighup_asks_for_the_reload) {
     on_hup = std::make_unique<respawn::reload_on_sighup>(rt, manager);
     ASSERT_EQ(::raise(SIGHUP), 0);
   });
+}
+
+// A reload while a worker of the old generation is still starting (seen once under ASan on a
+// loaded machine: the second worker was slower to start than the first one took to answer a task).
+// The starting worker retires when it says hello, and the reload replaces the pool's capacity
+// (min_workers), not one worker more: the starting worker, an entry of the pool and counted as
+// starting too, was counted twice, and the extra replacement stayed until its idle timeout.
+TEST_F(hot_upgrade, reload_while_an_old_worker_is_still_starting_keeps_the_pool_at_its_size) {
+  // The second worker to start waits at a gate before it runs the real binary.
+  const fs::path launcher = dir_ / "launch";
+  {
+    std::ofstream f{launcher};
+    f << "#!/bin/sh\n"
+      << "d='" << dir_.string() << "'\n"
+      << "if ! mkdir \"$d/first\" 2>/dev/null && mkdir \"$d/second\" 2>/dev/null; then\n"
+      << "  while [ ! -e \"$d/gate\" ]; do sleep 0.01; done\n"
+      << "fi\n"
+      << "exec \"$d/worker\" \"$@\"\n";
+  }
+  fs::permissions(launcher, fs::perms::owner_all, fs::perm_options::add);
+
+  respawn::worker_pool_config c;
+  c.min_workers = 2;
+  c.max_workers = 2;
+  c.max_in_flight = 1;
+  c.worker.binary = launcher.string();
+  c.worker.start_timeout = patience;  // the gated worker must not be killed for a slow hello
+  auto h = respawn::start_worker_pool(rt, c);
+  me.monitor(h.supervisor);
+  auto stats = [&] {
+    auto s = rt.call<respawn::pool_stats>(h.manager, respawn::pool_stats_request{}, patience);
+    EXPECT_TRUE(s.ok());
+    return s.ok() ? s.value() : respawn::pool_stats{};
+  };
+  EXPECT_EQ(answer(h.manager, 1), "1");
+  auto before = stats();
+  ASSERT_EQ(before.workers, 1u);
+  ASSERT_EQ(before.starting, 1u) << "the second worker waits at its gate";
+
+  install_v2();
+  me.send(h.manager, respawn::reload_workers{});
+  respawn::pool_stats last;
+  ASSERT_TRUE(eventually([&] {
+    last = stats();
+    return last.generation == 1;
+  }));
+  EXPECT_EQ(last.workers_started, 4u) << "two workers, two replacements";
+  std::ofstream{dir_ / "gate"};  // the old starting worker may say hello now (and retire)
+  ASSERT_TRUE(eventually([&] {
+    last = stats();
+    return last.retiring == 0 && last.starting == 0 && last.workers == 2;
+  })) << "retiring " << last.retiring << ", workers " << last.workers << ", starting " << last.starting
+      << ", started " << last.workers_started;
+  EXPECT_EQ(last.workers_started, 4u);
+  for (std::uint64_t i = 200; i < 204; ++i) EXPECT_EQ(answer(h.manager, i), "2");
+  EXPECT_EQ(stats().workers_died, 0u);
+  rt.exit(h.supervisor, respawn::exit_reason::shutdown());
+  auto d = me.receive<respawn::down>(patience);
+  ASSERT_TRUE(d.has_value());
 }
 
 }  // namespace
