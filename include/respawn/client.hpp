@@ -1,4 +1,4 @@
-// client: the `respawn submit | watch | jobs | cancel` commands, a client of a node's HTTP API
+// client: the `respawn submit | watch | jobs | cancel | input` commands, a client of a node's HTTP API
 // (docs/cli.md). Submissions survive a client crash: the idempotency key is written to a journal
 // on disk before the request is sent, and running the same command again resubmits with the same
 // key, so the node answers with the job it already has instead of making a second one.
@@ -6,7 +6,7 @@
 
 namespace respawn::client {
 
-// argv[0] is "submit", "watch", "jobs" or "cancel"; the rest are that command's arguments.
+// argv[0] is "submit", "watch", "jobs", "cancel" or "input"; the rest are that command's arguments.
 // Returns the process exit code (exit_code below; docs/cli.md).
 int client_command(int argc, char** argv);
 

@@ -3,7 +3,7 @@
 // file registers, and a rebuilt binary is a new version of both (hot code upgrade reloads it).
 // A program with kinds of its own does the same with its registry (docs/job-kinds.md).
 //
-// The server's commands (serve, user) and the client's (submit, watch, jobs, cancel) are
+// The server's commands (serve, user) and the client's (submit, watch, jobs, cancel, input) are
 // dispatched here, above the worker layer's respawn::main (run, kinds, worker, version, help).
 #include <string_view>
 
