@@ -161,5 +161,51 @@ TEST_F(http_api, session_input_bad_requests_and_cancel) {
   EXPECT_EQ(finished.json().at("error").at("code"), "job_finished");
 }
 
+// Seed 004's manager failure: the engine's dispatcher is killed while a client streams a session
+// and others submit. The engine's core restarts (one_for_all: dispatcher and job processes), the
+// server finds the new dispatcher by name, the session's process (which ended with its manager)
+// is rebuilt from the log and the open stream attaches to it again: the client notices nothing
+// but the events, and every input is answered once.
+TEST_F(http_api, a_killed_manager_is_replaced_and_an_open_session_stream_carries_on) {
+  auto hc = http_config();
+  hc.dispatcher_name = "jobs";  // the engine's name (engine_config's default)
+  start(engine_config(), hc);
+  auto c = connect();
+  auto id = submit(c, {{"kind", "echo"}}).at("id").get<std::uint64_t>();
+  client stream{server_->port()};
+  stream.send_raw(open_stream_request(id));
+  stream.read_until("event: running");
+  ASSERT_EQ(send_input(c, id, {{"seq", 1}, {"data", "before"}}).status, 202u);
+  stream.read_until("\"seq\":1}");
+
+  auto old_dispatcher = rt_->whereis("jobs");
+  ASSERT_TRUE(old_dispatcher);
+  rt_->exit(old_dispatcher, exit_reason::kill());
+  ASSERT_TRUE(eventually([&] {
+    auto now = rt_->whereis("jobs");
+    return now && now != old_dispatcher;
+  }));
+  // Submissions go to the new dispatcher (a request that raced the restart may have seen 503).
+  nlohmann::json job;
+  ASSERT_TRUE(eventually([&] {
+    auto r = c.request("POST", "/v1/jobs", nlohmann::json{{"kind", "sum"}, {"args", {{"n", 3}}}}.dump(), ann());
+    if (r.status == 201) job = r.json();
+    return r.status == 201;
+  }));
+  EXPECT_EQ(await_final(c, job.at("id").get<std::uint64_t>()).at("result"), 6);
+  // The same stream: input 2 is answered by the rebuilt session.
+  ASSERT_TRUE(eventually([&] { return send_input(c, id, {{"seq", 2}, {"data", "after"}}).status == 202; }));
+  stream.read_until("\"seq\":2}");
+  ASSERT_EQ(send_input(c, id, {{"seq", 3}, {"end", true}}).status, 202u);
+  auto all = messages_in(stream.read_to_end());
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all.back().event, "succeeded");
+  for (std::size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].id, i + 1) << "one stream, nothing missed or repeated";
+  auto answers = answers_in(all);
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers.at(1), std::vector<nlohmann::json>{"before"});
+  EXPECT_EQ(answers.at(2), std::vector<nlohmann::json>{"after"});
+}
+
 }  // namespace
 }  // namespace respawn::http::test
