@@ -1,13 +1,12 @@
-// result<T>: the value of an operation that can fail in an expected way, or why it failed.
-// (std::expected is C++23; GCC 12 in C++20 mode does not have it.) Used by call().
+// result<T>: a call()'s reply, or the call_error that says why there was none
+// (value_or_error.hpp).
 #pragma once
 
-#include <cassert>
 #include <string>
 #include <utility>
-#include <variant>
 
 #include "respawn/exit_reason.hpp"
+#include "respawn/value_or_error.hpp"
 
 namespace respawn {
 
@@ -27,29 +26,8 @@ struct call_error {
   std::string message() const;
 };
 
+// A call's reply, or why there was none.
 template <class T>
-class result {
- public:
-  result(T value) : v_{std::in_place_index<0>, std::move(value)} {}            // NOLINT
-  result(call_error error) : v_{std::in_place_index<1>, std::move(error)} {}  // NOLINT
-
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  const call_error& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, call_error> v_;
-};
+using result = value_or_error<T, call_error>;
 
 }  // namespace respawn

@@ -6,7 +6,6 @@
 // the command within `revocation_delay` (docs/users.md).
 #pragma once
 
-#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -14,8 +13,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
+
+#include "respawn/value_or_error.hpp"
 
 namespace respawn::users {
 
@@ -38,29 +38,7 @@ struct user_error {
 
 // A value, or the user_error that prevented it.
 template <class T>
-class user_result {
- public:
-  user_result(T value) : v_{std::in_place_index<0>, std::move(value)} {}          // NOLINT
-  user_result(user_error error) : v_{std::in_place_index<1>, std::move(error)} {}  // NOLINT
-
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  const user_error& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, user_error> v_;
-};
+using user_result = value_or_error<T, user_error>;
 
 struct user_info {
   std::string name;

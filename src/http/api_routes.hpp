@@ -8,15 +8,8 @@
 #include <memory>
 
 #include "api_message.hpp"
-#include "respawn/http_server.hpp"
+#include "respawn/http_server.hpp"  // server_config; declares runtime and store::job_store
 #include "respawn/pid.hpp"
-
-namespace respawn {
-class runtime;
-}
-namespace respawn::store {
-class job_store;
-}
 
 namespace respawn::http {
 

@@ -2,12 +2,12 @@
 // enum of codes per domain), and store_result<T>, a value or the store_error that prevented it.
 #pragma once
 
-#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
+
+#include "respawn/value_or_error.hpp"
 
 namespace respawn::store {
 
@@ -34,32 +34,6 @@ struct store_error {
 struct committed {};
 
 template <class T>
-class store_result {
- public:
-  store_result(T value) : v_{std::in_place_index<0>, std::move(value)} {}           // NOLINT
-  store_result(store_error error) : v_{std::in_place_index<1>, std::move(error)} {}  // NOLINT
-
-  bool ok() const noexcept { return v_.index() == 0; }
-  explicit operator bool() const noexcept { return ok(); }
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  const store_error& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, store_error> v_;
-};
+using store_result = value_or_error<T, store_error>;
 
 }  // namespace respawn::store
