@@ -46,6 +46,17 @@ struct user_info {
   bool revoked = false;
 };
 
+// One token of a user, as `respawn user list` shows it. The id is the first token_id_length hex
+// digits of the token's SHA-256: it names the token (for a revoke) without revealing it.
+struct token_info {
+  std::string user;
+  std::string id;
+  std::int64_t created_at_ms = 0;
+  std::int64_t expires_at_ms = 0;  // 0: never
+  bool revoked = false;            // this token, or its whole user
+};
+inline constexpr std::size_t token_id_length = 12;
+
 // True when `name` matches [A-Za-z0-9_.-]{1,64}.
 bool valid_user_name(std::string_view name);
 
@@ -80,13 +91,23 @@ class user_store {
 
   // Every member is thread-safe.
 
-  // A new user with a new token; returns the token (it is not stored, only its hash).
-  user_result<std::string> add(std::string_view name);
+  // A new user with a new token; returns the token (it is not stored, only its hash). A token
+  // with `expires_in` stops working that long after it was made; without it, only a revoke ends it.
+  user_result<std::string> add(std::string_view name,
+                               std::optional<std::chrono::seconds> expires_in = std::nullopt);
+  // Another token for the existing, unrevoked user `name` (a rotation: revoke the old one after).
+  user_result<std::string> add_token(std::string_view name,
+                                     std::optional<std::chrono::seconds> expires_in = std::nullopt);
   // Every user, by name.
   user_result<std::vector<user_info>> list();
+  // Every token, by user then creation.
+  user_result<std::vector<token_info>> list_tokens();
   // Revokes every token of `name`: true if it was revoked now, false if it already was.
   user_result<bool> revoke(std::string_view name);
-  // The name of the (unrevoked) user whose token this is. Cheap: answers are cached for
+  // Revokes the one token of `name` whose id is `token_id` (token_info::id): true if it was revoked
+  // now, false if it already was; user_errc::unknown_user if `name` has no such token.
+  user_result<bool> revoke_token(std::string_view name, std::string_view token_id);
+  // The name of the (unrevoked) user whose token this is (itself unrevoked and not expired). Cheap: answers are cached for
   // revocation_delay (at most cache_capacity of them), so most calls take a shared lock and a
   // hash lookup. A database failure counts as "no" (and is not cached).
   std::optional<std::string> authenticate(std::string_view token);

@@ -32,9 +32,31 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE TABLE IF NOT EXISTS tokens (
   token_sha256 TEXT PRIMARY KEY,  -- hex SHA-256 of the token; the token itself is never stored
   user_name    TEXT NOT NULL REFERENCES users(name),
-  created_at   INTEGER NOT NULL
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER,           -- Unix time, ms; NULL: never
+  revoked_at   INTEGER            -- NULL while this token may be used
 ) WITHOUT ROWID;
 )";
+
+// A users.db made before tokens could expire or be revoked one by one gets the two columns.
+void add_token_columns(sqlite_connection& db) {
+  bool expires = false, revoked = false;
+  {
+    auto s = db.prepare("PRAGMA table_info(tokens)");
+    while (s->step()) {
+      auto column = s->column_text(1);
+      expires = expires || column == "expires_at";
+      revoked = revoked || column == "revoked_at";
+    }
+  }
+  if (!expires) db.exec("ALTER TABLE tokens ADD COLUMN expires_at INTEGER");
+  if (!revoked) db.exec("ALTER TABLE tokens ADD COLUMN revoked_at INTEGER");
+}
+
+std::optional<std::int64_t> expiry(std::int64_t at, std::optional<std::chrono::seconds> expires_in) {
+  if (!expires_in) return std::nullopt;
+  return at + std::chrono::duration_cast<std::chrono::milliseconds>(*expires_in).count();
+}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -103,9 +125,12 @@ struct user_store::impl {
   }
 
   // Inserts a token for `name` (inside a transaction); returns the token.
-  std::string insert_token(std::string_view name, const std::string& token, std::int64_t at) {
-    auto s = db.prepare("INSERT INTO tokens (token_sha256, user_name, created_at) VALUES (?, ?, ?)");
+  std::string insert_token(std::string_view name, const std::string& token, std::int64_t at,
+                           std::optional<std::int64_t> expires_at = std::nullopt) {
+    auto s = db.prepare(
+        "INSERT INTO tokens (token_sha256, user_name, created_at, expires_at) VALUES (?, ?, ?, ?)");
     s->bind(1, std::string_view(token_sha256(token))).bind(2, name).bind(3, at);
+    if (expires_at) s->bind(4, *expires_at);
     s->step();
     return token;
   }
@@ -127,6 +152,7 @@ user_result<std::unique_ptr<user_store>> user_store::open(const std::string& pat
     p->db.exec("PRAGMA foreign_keys=ON");
     in_write_transaction(p->db, [&] {
       p->db.exec(schema_sql);
+      add_token_columns(p->db);
       return true;
     });
     return std::unique_ptr<user_store>(new user_store(std::move(p)));
@@ -135,7 +161,7 @@ user_result<std::unique_ptr<user_store>> user_store::open(const std::string& pat
   }
 }
 
-user_result<std::string> user_store::add(std::string_view name) {
+user_result<std::string> user_store::add(std::string_view name, std::optional<std::chrono::seconds> expires_in) {
   if (!valid_user_name(name)) {
     return user_error{user_errc::invalid_name,
                       "invalid user name \"" + std::string(name) +
@@ -150,7 +176,7 @@ user_result<std::string> user_store::add(std::string_view name) {
       auto s = impl_->db.prepare("INSERT INTO users (name, created_at) VALUES (?, ?)");
       s->bind(1, name).bind(2, at);
       s->step();
-      return impl_->insert_token(name, token.value(), at);
+      return impl_->insert_token(name, token.value(), at, expiry(at, expires_in));
     });
   } catch (const sqlite_failure& f) {
     if (is_constraint(f)) {
@@ -216,8 +242,9 @@ std::optional<std::string> user_store::authenticate(std::string_view token) {
     std::lock_guard lock(impl_->db_mutex);
     auto s = impl_->db.prepare(
         "SELECT u.name FROM tokens t JOIN users u ON u.name = t.user_name "
-        "WHERE t.token_sha256 = ? AND u.revoked_at IS NULL");
-    s->bind(1, std::string_view(hash));
+        "WHERE t.token_sha256 = ? AND u.revoked_at IS NULL AND t.revoked_at IS NULL "
+        "AND (t.expires_at IS NULL OR t.expires_at > ?)");
+    s->bind(1, std::string_view(hash)).bind(2, now_ms());
     if (s->step()) user = s->column_text(0);
   } catch (const sqlite_failure&) {
     return std::nullopt;  // not cached: the next request asks the database again
@@ -228,6 +255,78 @@ std::optional<std::string> user_store::authenticate(std::string_view token) {
   if (impl_->cache.size() >= cache_capacity) impl_->cache.clear();
   impl_->cache[hash] = {user, now};
   return user;
+}
+
+user_result<std::string> user_store::add_token(std::string_view name, std::optional<std::chrono::seconds> expires_in) {
+  auto token = new_token();
+  if (!token) return token.error();
+  std::lock_guard lock(impl_->db_mutex);
+  try {
+    return in_write_transaction(impl_->db, [&]() -> user_result<std::string> {
+      auto exists = impl_->db.prepare("SELECT revoked_at IS NOT NULL FROM users WHERE name = ?");
+      exists->bind(1, name);
+      if (!exists->step()) return user_error{user_errc::unknown_user, "no user named \"" + std::string(name) + "\""};
+      if (exists->column_int64(0) != 0) {
+        return user_error{user_errc::revoked, "user \"" + std::string(name) + "\" is revoked"};
+      }
+      const std::int64_t at = now_ms();
+      return impl_->insert_token(name, token.value(), at, expiry(at, expires_in));
+    });
+  } catch (const sqlite_failure& f) {
+    return database_error(f);
+  }
+}
+
+user_result<std::vector<token_info>> user_store::list_tokens() {
+  std::lock_guard lock(impl_->db_mutex);
+  try {
+    std::vector<token_info> tokens;
+    auto s = impl_->db.prepare(
+        "SELECT t.user_name, substr(t.token_sha256, 1, ?), t.created_at, coalesce(t.expires_at, 0), "
+        "t.revoked_at IS NOT NULL OR u.revoked_at IS NOT NULL "
+        "FROM tokens t JOIN users u ON u.name = t.user_name ORDER BY t.user_name, t.created_at, t.token_sha256");
+    s->bind(1, static_cast<std::int64_t>(token_id_length));
+    while (s->step()) {
+      tokens.push_back({s->column_text(0), s->column_text(1), s->column_int64(2), s->column_int64(3),
+                        s->column_int64(4) != 0});
+    }
+    return tokens;
+  } catch (const sqlite_failure& f) {
+    return database_error(f);
+  }
+}
+
+user_result<bool> user_store::revoke_token(std::string_view name, std::string_view token_id) {
+  auto unknown = user_error{user_errc::unknown_user,
+                            "user \"" + std::string(name) + "\" has no token " + std::string(token_id)};
+  if (token_id.size() != token_id_length ||
+      token_id.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
+    return unknown;
+  }
+  user_result<bool> outcome = false;
+  {
+    std::lock_guard lock(impl_->db_mutex);
+    try {
+      outcome = in_write_transaction(impl_->db, [&]() -> user_result<bool> {
+        auto found = impl_->db.prepare(
+            "SELECT count(*), sum(revoked_at IS NULL) FROM tokens WHERE user_name = ? AND substr(token_sha256, 1, ?) = ?");
+        found->bind(1, name).bind(2, static_cast<std::int64_t>(token_id_length)).bind(3, token_id);
+        found->step();
+        if (found->column_int64(0) == 0) return unknown;
+        if (found->column_int64(1) == 0) return false;
+        auto s = impl_->db.prepare(
+            "UPDATE tokens SET revoked_at = ? WHERE user_name = ? AND substr(token_sha256, 1, ?) = ? "
+            "AND revoked_at IS NULL");
+        s->bind(1, now_ms()).bind(2, name).bind(3, static_cast<std::int64_t>(token_id_length)).bind(4, token_id);
+        s->step();
+        return true;
+      });
+    } catch (const sqlite_failure& f) {
+      return database_error(f);
+    }
+  }
+  impl_->forget_cache();
+  return outcome;
 }
 
 user_result<std::string> user_store::ensure(std::string_view name) {

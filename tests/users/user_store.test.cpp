@@ -227,3 +227,72 @@ TEST(UserStore, TwoStoresWriteOneFileAtOnce) {
 
 }  // namespace
 }  // namespace respawn::users
+
+namespace respawn::users {
+namespace {
+
+// Issue 12 (F16): a token can expire, and one token can be revoked without the others.
+TEST(UserStore, AnExpiredTokenIsRefusedAndOneTokenCanBeRevokedAlone) {
+  temp_dir dir;
+  auto s = open_store(users_db_path(dir.path().string()));
+  auto expired = s->add("bob", std::chrono::seconds{0});  // expires the moment it is made
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(s->authenticate(expired.value()), std::nullopt) << "an expired token lets no one in";
+  auto lasting = s->add_token("bob", std::chrono::hours{24 * 30});
+  ASSERT_TRUE(lasting.ok());
+  EXPECT_EQ(s->authenticate(lasting.value()), "bob");
+  auto forever = s->add_token("bob");
+  ASSERT_TRUE(forever.ok());
+
+  auto tokens = s->list_tokens();
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens.value().size(), 3u);
+  std::string lasting_id = token_sha256(lasting.value()).substr(0, token_id_length);
+  bool seen = false;
+  for (const auto& t : tokens.value()) {
+    EXPECT_EQ(t.user, "bob");
+    EXPECT_EQ(t.id.size(), token_id_length);
+    if (t.id == lasting_id) {
+      seen = true;
+      EXPECT_GT(t.expires_at_ms, t.created_at_ms);
+    }
+  }
+  EXPECT_TRUE(seen);
+
+  auto revoked = s->revoke_token("bob", lasting_id);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_TRUE(revoked.value());
+  EXPECT_EQ(s->authenticate(lasting.value()), std::nullopt) << "the revoked token";
+  EXPECT_EQ(s->authenticate(forever.value()), "bob") << "the user's other token still works";
+  EXPECT_FALSE(s->revoke_token("bob", lasting_id).value()) << "already revoked";
+  auto unknown = s->revoke_token("bob", "000000000000");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, user_errc::unknown_user);
+  auto not_a_user = s->add_token("nobody");
+  ASSERT_FALSE(not_a_user.ok());
+  EXPECT_EQ(not_a_user.error().code, user_errc::unknown_user);
+}
+
+// A users.db made before tokens could expire gets the new columns, and its tokens keep working.
+TEST(UserStore, AnOlderDatabaseGetsTheTokenColumns) {
+  temp_dir dir;
+  auto path = users_db_path(dir.path().string());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  std::string hash = token_sha256("old-token");
+  std::string sql =
+      "CREATE TABLE users (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL, revoked_at INTEGER) WITHOUT ROWID;"
+      "CREATE TABLE tokens (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL REFERENCES users(name),"
+      " created_at INTEGER NOT NULL) WITHOUT ROWID;"
+      "INSERT INTO users VALUES ('old', 1, NULL);"
+      "INSERT INTO tokens VALUES ('" + hash + "', 'old', 1);";
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = open_store(path);
+  EXPECT_EQ(s->authenticate("old-token"), "old");
+  ASSERT_TRUE(s->revoke_token("old", hash.substr(0, token_id_length)).ok());
+  EXPECT_EQ(s->authenticate("old-token"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace respawn::users
