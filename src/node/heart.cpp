@@ -1,7 +1,8 @@
 // heart.cpp: see heart.hpp. One loop per node life: fork + exec the node with the write end of a
 // heartbeat pipe, then poll three things -- heart's own signals (signalfd), the heartbeat pipe and
 // the node's pidfd (so its exit is seen at once, with no SIGCHLD handler) -- with a one-second
-// tick that checks the heartbeat's age.
+// tick that checks the heartbeat's age. Between lives it waits out the backoff delay, still
+// answering its signals.
 #include "heart.hpp"
 
 #include <cerrno>
@@ -9,7 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
+#include <algorithm>
 #include <string>
 
 #include <fcntl.h>
@@ -63,7 +64,8 @@ int run_heart(const std::vector<std::string>& argv, const heart_options& options
     say(std::string{"signalfd failed: "} + std::strerror(errno));
     return 1;
   }
-  std::deque<clock_type::time_point> restarts;
+  std::chrono::milliseconds delay{0};  // before the next restart; 0: none yet in this run of crashes
+  std::uint64_t crashes_in_a_row = 0;
   pid_t heart_pid = ::getpid();
   for (;;) {
     int beat[2];
@@ -97,8 +99,10 @@ int run_heart(const std::vector<std::string>& argv, const heart_options& options
       ::waitpid(child, nullptr, 0);
       return 1;
     }
-    auto last_beat = clock_type::now();
-    bool stopping = false, hung = false;
+    auto started_at = clock_type::now();
+    auto last_beat = started_at;
+    auto stop_asked = started_at;
+    bool stopping = false, hung = false, stop_killed = false;
     int status = 0;
     for (;;) {
       pollfd fds[3] = {{signals, POLLIN, 0}, {beat[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
@@ -111,7 +115,10 @@ int run_heart(const std::vector<std::string>& argv, const heart_options& options
           if (sig == SIGHUP) {
             ::kill(child, SIGHUP);  // hot code upgrade of the node's workers
           } else {
-            if (!stopping) say("stopping the node (it drains first)");
+            if (!stopping) {
+              say("stopping the node (it drains first)");
+              stop_asked = clock_type::now();
+            }
             stopping = true;
             ::kill(child, SIGTERM);
           }
@@ -125,6 +132,12 @@ int run_heart(const std::vector<std::string>& argv, const heart_options& options
       if (fds[2].revents & POLLIN) {
         ::waitpid(child, &status, 0);
         break;
+      }
+      if (stopping && !stop_killed && clock_type::now() - stop_asked > options.stop_timeout) {
+        say("node " + std::to_string(child) + " still running " + std::to_string(options.stop_timeout.count()) +
+            " ms after it was asked to stop: killing it");
+        stop_killed = true;
+        ::kill(child, SIGKILL);
       }
       if (!stopping && !hung && clock_type::now() - last_beat > options.beat_timeout) {
         say("no heartbeat from node " + std::to_string(child) + " for " +
@@ -141,17 +154,31 @@ int run_heart(const std::vector<std::string>& argv, const heart_options& options
       say("the node cannot start with this configuration; not restarting it");
       return exit_config;
     }
-    auto now = clock_type::now();
-    restarts.push_back(now);
-    while (!restarts.empty() && now - restarts.front() > options.period) restarts.pop_front();
-    if (restarts.size() > options.intensity) {
-      say("node " + std::to_string(child) + " " + describe(status) + "; " + std::to_string(restarts.size()) +
-          " restarts within " + std::to_string(options.period.count()) + " s: giving up");
-      return 1;
+    // A crash (or a hang). Back off: a node that keeps dying must not spin the machine, and the
+    // fault may pass (a full disk, a database being restored), so never give up for good.
+    if (clock_type::now() - started_at >= options.stable_after) {
+      delay = std::chrono::milliseconds{0};
+      crashes_in_a_row = 0;
     }
-    say("node " + std::to_string(child) + " " + describe(status) + "; starting it again (" +
-        std::to_string(restarts.size()) + " of at most " + std::to_string(options.intensity) + " restarts in " +
-        std::to_string(options.period.count()) + " s)");
+    ++crashes_in_a_row;
+    delay = delay.count() == 0 ? options.backoff_initial : std::min(delay * 2, options.backoff_max);
+    say("node " + std::to_string(child) + " " + describe(status) + "; starting it again in " +
+        std::to_string(delay.count()) + " ms (crash " + std::to_string(crashes_in_a_row) + " in a row)");
+    auto until = clock_type::now() + delay;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
+      if (left.count() <= 0) break;
+      pollfd p{signals, POLLIN, 0};
+      int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count() + 1, 1000)));
+      if (n < 0 && errno != EINTR) break;
+      if (n > 0 && (p.revents & POLLIN)) {
+        signalfd_siginfo info{};
+        if (::read(signals, &info, sizeof info) == sizeof info && info.ssi_signo != SIGHUP) {
+          say("stopping while the node is down: not starting it again");
+          return 0;
+        }
+      }
+    }
   }
 }
 

@@ -17,17 +17,19 @@
 namespace respawn::node {
 
 struct heart_options {
-  std::uint32_t intensity = 5;                 // restarts ...
-  std::chrono::seconds period{60};             // ... within this window, at most
-  std::chrono::milliseconds beat_timeout{30000};  // no heartbeat this long: the node is hung
-  bool quiet = false;                          // no "heart: ..." lines on stderr
+  std::chrono::milliseconds backoff_initial{1000};  // the delay before the first restart ...
+  std::chrono::milliseconds backoff_max{60000};     // ... doubling at each crash in a row, to this
+  std::chrono::milliseconds stable_after{60000};    // a node up this long resets the delay
+  std::chrono::milliseconds beat_timeout{30000};    // no heartbeat this long: the node is hung
+  std::chrono::milliseconds stop_timeout{60000};    // asked to stop and still running: SIGKILL
+  bool quiet = false;                                // no "heart: ..." lines on stderr
 };
 
 // The environment variable through which the node finds heart's pipe (a file descriptor number).
 inline constexpr const char* heart_fd_env = "RESPAWN_HEART_FD";
 
-// Runs `argv` (argv[0]: the program's path) under heart until it exits by request or heart gives
-// up; returns heart's exit code.
+// Runs `argv` (argv[0]: the program's path) under heart until it exits by request (0), cannot
+// start (78), or heart is asked to stop; returns heart's exit code.
 int run_heart(const std::vector<std::string>& argv, const heart_options& options);
 
 // In the node: the heartbeat pipe heart gave it, or -1 when not under heart.

@@ -1,7 +1,9 @@
 // command_line: respawn::main, the command line every respawn binary shares, so that one file is
 // both the node and its workers (the node starts a worker by exec'ing its own binary with
 // `worker`). Only dispatch lives here; each command is implemented where its subject is.
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -45,12 +47,20 @@ bool parse_integer(const char* text, long& out) {
 int worker_command(int argc, char** argv, const kind_registry& kinds) {
   long fd = -1;
   long parent = -1;
+  long memory = 0, cpu = 0, files = 0, file_size = 0;
   for (int i = 1; i < argc; ++i) {
-    long* target = std::strcmp(argv[i], "--fd") == 0       ? &fd
-                   : std::strcmp(argv[i], "--parent") == 0 ? &parent
-                                                           : nullptr;
+    long* target = std::strcmp(argv[i], "--fd") == 0                  ? &fd
+                   : std::strcmp(argv[i], "--parent") == 0            ? &parent
+                   : std::strcmp(argv[i], "--task-memory-mb") == 0    ? &memory
+                   : std::strcmp(argv[i], "--task-cpu-seconds") == 0  ? &cpu
+                   : std::strcmp(argv[i], "--max-open-files") == 0    ? &files
+                   : std::strcmp(argv[i], "--max-file-size-mb") == 0  ? &file_size
+                                                                      : nullptr;
     if (target == nullptr || i + 1 >= argc || !parse_integer(argv[i + 1], *target)) {
-      std::fprintf(stderr, "respawn worker: bad argument \"%s\"; expected --fd N --parent PID\n", argv[i]);
+      std::fprintf(stderr,
+                   "respawn worker: bad argument \"%s\"; expected [--task-memory-mb N] [--task-cpu-seconds N] "
+                   "[--max-open-files N] [--max-file-size-mb N] --fd N --parent PID\n",
+                   argv[i]);
       return wire::exit_usage;
     }
     ++i;
@@ -59,7 +69,12 @@ int worker_command(int argc, char** argv, const kind_registry& kinds) {
     std::fprintf(stderr, "respawn worker: both --fd N and --parent PID are required\n");
     return wire::exit_usage;
   }
-  detail::run_worker(static_cast<int>(fd), static_cast<pid_t>(parent), kinds);
+  detail::worker_setup setup;
+  setup.task_memory_mb = static_cast<std::uint32_t>(std::min<long>(memory, UINT32_MAX));
+  setup.task_cpu_seconds = static_cast<std::uint32_t>(std::min<long>(cpu, UINT32_MAX));
+  setup.max_open_files = static_cast<std::uint64_t>(files);
+  setup.max_file_size_mb = static_cast<std::uint64_t>(file_size);
+  detail::run_worker(static_cast<int>(fd), static_cast<pid_t>(parent), kinds, setup);
 }
 
 }  // namespace

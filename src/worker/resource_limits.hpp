@@ -3,10 +3,9 @@
 // Memory: RLIMIT_AS's soft limit becomes the address space the worker already uses plus the
 // task's limit, so the task (not the worker's own threads and libraries) gets `memory_limit_mb`
 // more. An allocation past it fails; the executor turns the std::bad_alloc into the
-// exit_memory_limit exit code, which the node reports as "killed over its memory limit". The
-// node uses a cgroup v2 memory limit instead where it can (docs/workers.md); this one works
-// anywhere, unprivileged. It does not work under ASan or TSan, whose shadow memory makes the
-// address space meaningless.
+// exit_memory_limit exit code, which the node reports as "killed over its memory limit". There is
+// no cgroup memory limit (docs/workers.md): this one works anywhere, unprivileged. It does not
+// work under ASan or TSan, whose shadow memory makes the address space meaningless.
 //
 // CPU: RLIMIT_CPU's soft limit becomes the CPU seconds used so far (rounded up) plus the task's
 // limit. Past it the kernel sends SIGXCPU, whose default action ends the worker: that is the

@@ -14,7 +14,9 @@
 #include "worker_main.hpp"
 
 #include <array>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <cxxabi.h>
@@ -24,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <thread>
 #include <typeinfo>
 #include <unistd.h>
@@ -39,6 +42,32 @@
 namespace respawn {
 namespace detail {
 namespace {
+
+// RLIMIT_AS means nothing under ASan or TSan (their shadow memory): no default memory limit there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool address_space_limits_work = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool address_space_limits_work = false;
+#else
+constexpr bool address_space_limits_work = true;
+#endif
+#else
+constexpr bool address_space_limits_work = true;
+#endif
+
+// Set by run_worker before any other thread starts; read by the executor only.
+worker_setup worker_defaults;
+
+// Lowers the soft and hard limits of `resource` to `value` (never raises them).
+void cap(int resource, rlim_t value, const char* what) {
+  rlimit r{};
+  if (::getrlimit(resource, &r) != 0) return;
+  if (r.rlim_max != RLIM_INFINITY && r.rlim_max < value) value = r.rlim_max;
+  r.rlim_cur = value;
+  r.rlim_max = value;
+  if (::setrlimit(resource, &r) != 0) std::fprintf(stderr, "respawn worker: cannot set %s: %s\n", what, std::strerror(errno));
+}
 
 [[noreturn]] void protocol_error(const std::string& what) {
   std::fprintf(stderr, "respawn worker %d: protocol error from the node: %s\n", ::getpid(), what.c_str());
@@ -95,7 +124,8 @@ void run_task(const queued_task& queued, const kind_registry& kinds, outbox& out
   std::optional<resource_limits> limits;
   try {
     try {
-      limits.emplace(task.memory_limit_mb, task.cpu_limit_s);
+      limits.emplace(task.memory_limit_mb != 0 ? task.memory_limit_mb : worker_defaults.task_memory_mb,
+                     task.cpu_limit_s != 0 ? task.cpu_limit_s : worker_defaults.task_cpu_seconds);
       worker_task_context context{queued.id, task, out, cancelled};
       nlohmann::json value = (*handler)(context);
       result.value = value.dump();
@@ -178,7 +208,7 @@ void handle_frame(wire::frame& f, task_queue& tasks, outbox& out) {
 
 }  // namespace
 
-void run_worker(int fd, pid_t parent_pid, const kind_registry& kinds) {
+void run_worker(int fd, pid_t parent_pid, const kind_registry& kinds, const worker_setup& setup) {
   // Die with the node. Armed first, then the parent is checked: a node that died before this line
   // left us reparented, and the death signal would never come.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -198,6 +228,15 @@ void run_worker(int fd, pid_t parent_pid, const kind_registry& kinds) {
   // glibc gives each thread an arena of up to 64 MiB of address space; two keep the address
   // space small enough for RLIMIT_AS (resource_limits.hpp) to mean what the task allocates.
   ::mallopt(M_ARENA_MAX, 2);
+  // The node's limits for this worker (docs/workers.md). Hard limits too: job code cannot raise
+  // them back. A write past the file size limit fails with EFBIG instead of killing the worker.
+  worker_defaults = setup;
+  if (!address_space_limits_work) worker_defaults.task_memory_mb = 0;
+  if (setup.max_open_files > 0) cap(RLIMIT_NOFILE, setup.max_open_files, "RLIMIT_NOFILE");
+  if (setup.max_file_size_mb > 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    cap(RLIMIT_FSIZE, static_cast<rlim_t>(setup.max_file_size_mb) * 1024 * 1024, "RLIMIT_FSIZE");
+  }
 
   // Never destroyed: the threads that use them are never joined, and a task that calls exit()
   // runs static destructors while they may still be waiting on these mutexes.

@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <system_error>
-
-extern char** environ;
 
 namespace respawn::detail {
 
@@ -36,6 +36,14 @@ struct fd_guard {
 };
 
 }  // namespace
+
+std::vector<std::string> worker_environment() {
+  std::vector<std::string> env;
+  for (const char* name : worker_environment_names) {
+    if (const char* value = std::getenv(name)) env.push_back(std::string{name} + "=" + value);
+  }
+  return env;
+}
 
 spawned_process spawn_process(const std::string& binary, const std::vector<std::string>& args) {
   int sv[2];
@@ -67,6 +75,10 @@ spawned_process spawn_process(const std::string& binary, const std::vector<std::
     child_end.fd = moved;
   }
   posix_spawn_file_actions_adddup2(&actions, child_end.fd, 3);
+  // Everything above the socket closes in the child, whether or not it is close-on-exec: a
+  // descriptor someone opened without O_CLOEXEC (a library, a race with another thread's
+  // socket() and fcntl()) must not reach job code -- least of all the API's listening socket.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -79,8 +91,15 @@ spawned_process spawn_process(const std::string& binary, const std::vector<std::
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
+  // Not the node's environment (its secrets, its configuration): the few variables job code may
+  // need, named in worker_spawn.hpp and docs/workers.md.
+  std::vector<std::string> env_s = worker_environment();
+  std::vector<char*> env;
+  for (auto& e : env_s) env.push_back(e.data());
+  env.push_back(nullptr);
+
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) fail(rc, "cannot start worker " + binary);

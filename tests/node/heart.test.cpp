@@ -1,5 +1,6 @@
 // Tests of heart (src/node/heart.hpp) with a stand-in node (heart_child.cpp): a node that dies
-// is started again; past the restart intensity heart gives up; a node that stops beating is
+// is started again, with a delay that doubles up to its maximum, and heart never gives up on a
+// crash loop; a node that ignores SIGTERM is SIGKILLed after the stop timeout; a node that stops beating is
 // killed and started again; SIGTERM reaches the node, which drains, and heart exits with its
 // code; a configuration error is not retried. Heart runs in a forked process of the test (it
 // blocks signals and owns a signalfd); the stand-in reports each start on a pipe the test reads
@@ -100,14 +101,36 @@ class heart : public ::testing::Test {
   std::string buffer_;
 };
 
-TEST_F(heart, a_node_that_keeps_dying_is_restarted_until_the_intensity_then_heart_gives_up) {
+// Issue 12 (F15): no restart storm, no giving up. Each gap between starts is at least the backoff
+// delay (1, 2, 4, 4, 4... times the initial one); the stand-in dies at once every time, so
+// without the backoff the gaps would be a fork and an exec apart.
+TEST_F(heart, a_crash_loop_is_restarted_with_a_doubling_delay_and_never_given_up) {
   respawn::node::heart_options o;
-  o.intensity = 3;
-  o.period = 60s;
+  o.backoff_initial = 40ms;
+  o.backoff_max = 160ms;
   start("crash", o);
-  for (int i = 1; i <= 4; ++i) EXPECT_EQ(next_line(), "start " + std::to_string(i));  // 1 + 3 restarts
-  EXPECT_EQ(heart_exit(), 1);
-  EXPECT_EQ(fs::file_size(starts_file_), 4u) << "no fifth start past the intensity";
+  std::vector<std::chrono::steady_clock::time_point> at;
+  for (int i = 1; i <= 10; ++i) {
+    ASSERT_EQ(next_line(), "start " + std::to_string(i)) << "heart stopped restarting the crash loop";
+    at.push_back(std::chrono::steady_clock::now());
+  }
+  const std::chrono::milliseconds expected[] = {40ms, 80ms, 160ms, 160ms, 160ms, 160ms, 160ms, 160ms, 160ms};
+  for (std::size_t i = 1; i < at.size(); ++i) {
+    EXPECT_GE(at[i] - at[i - 1], expected[i - 1]) << "restart " << i << " came before its backoff delay";
+  }
+  EXPECT_EQ(heart_exit(0ms), -1) << "heart is still there";
+}
+
+// Issue 12 (F15): a node that does not stop when asked is killed after the stop timeout, so
+// heart itself always stops.
+TEST_F(heart, a_node_that_ignores_sigterm_is_killed_after_the_stop_timeout) {
+  respawn::node::heart_options o;
+  o.stop_timeout = 300ms;
+  start("ignore-term", o);
+  EXPECT_EQ(next_line(), "start 1");
+  ASSERT_EQ(::kill(heart_pid_, SIGTERM), 0);
+  EXPECT_EQ(heart_exit(), 1) << "heart SIGKILLed the node and exited";
+  EXPECT_EQ(fs::file_size(starts_file_), 1u) << "a node stopped on request is not started again";
 }
 
 TEST_F(heart, a_crashed_node_is_started_again_and_sigterm_drains_it) {

@@ -5,6 +5,7 @@
 //   crash-twice   aborts on its first two starts; then beats until SIGTERM, says "drained", exits 0
 //   hang-once     on its first start never beats (a hung node); then as crash-twice's third start
 //   config        exits 78 (a configuration error: heart must not start it again)
+//   ignore-term   beats and ignores SIGTERM (a node whose drain never ends)
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
     starts = static_cast<int>(std::ftell(f));
     std::fclose(f);
   }
-  std::signal(SIGTERM, on_term);
+  std::signal(SIGTERM, mode == "ignore-term" ? SIG_IGN : on_term);
   int beat = respawn::node::heart_fd_from_environment();
   report(fd, "start " + std::to_string(starts) + "\n");
   if (mode == "crash") return 3;
