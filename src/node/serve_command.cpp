@@ -389,6 +389,8 @@ int run_node(const serve_options& o, const kind_registry& all_kinds, bool& start
       return exit_software;
     }
     if (fds[1].revents & POLLIN) {
+      std::uint64_t count = 0;  // the read orders the keeper's write of why_down before ours
+      [[maybe_unused]] auto got = ::read(down, &count, sizeof count);
       // Not a drain: the tree that would run it is gone. Heart starts a new node, which recovers
       // every unfinished job from the log.
       std::fprintf(stderr, "respawn serve: %s; exiting %d so that heart starts a new node\n", why_down->c_str(),
