@@ -163,9 +163,11 @@ class dispatcher final : public process {
   // (saving the job_ready -> run_attempt round trip on the submit-to-start path).
   void start_job(const jobs::job_state& state, bool run) {
     auto start = std::make_shared<job_start_arg>();
-    start->start = job_start{state,        store_,        self(), pool_, config_.retry, config_.attempt_timeout,
-                              config_.clock, config_.cancel_grace, config_.store_retry_initial,
-                              config_.store_retry_max};
+    start->start = job_start{state,         store_,
+                             self(),        pool_,
+                             config_.retry, config_.attempt_timeout,
+                             config_.clock, config_.cancel_grace,
+                             config_.store_retry_initial, config_.store_retry_max};
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }

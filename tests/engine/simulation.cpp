@@ -12,26 +12,32 @@ namespace respawn::sim {
 
 namespace {
 
-// The writer's answer to a submission, delivered later by the commit_window process.
+// A submission on its way through the writer: committed and answered by the commit_window
+// process, later than it was sent.
 struct deferred_commit {
-  std::function<void()> answer;
+  std::function<void()> commit_and_answer;
+  bool crashed = false;  // the dispatcher was killed inside this one's window already
 };
 
-// Delivers deferred submission answers; in w.commit_crash_pct of them it first kills the
-// dispatcher, so that the answer is for a process that is gone.
+// Commits deferred submissions and delivers their answers. In w.commit_crash_pct of them it first
+// kills the dispatcher and commits only 2 ms later, once the core has restarted and the new
+// dispatcher has read the store for recovery: the commit lands after that read, and its answer
+// is for a process that is gone — the window where an acknowledged job could be orphaned.
 class commit_window final : public process {
  public:
   explicit commit_window(world& w) : w_{w} {}
   void handle(message& m) override {
     auto* c = m.get_if<deferred_commit>();
     if (c == nullptr) return;
-    if (w_.below(100) < w_.commit_crash_pct) {
+    if (!c->crashed && w_.below(100) < w_.commit_crash_pct) {
       if (auto d = system().whereis("jobs")) {
         ++w_.commit_crashes;
         exit(d, exit_reason::kill());
+        send_after(std::chrono::milliseconds{2}, deferred_commit{std::move(c->commit_and_answer), true});
+        return;
       }
     }
-    c->answer();
+    c->commit_and_answer();
   }
 
  private:
@@ -54,14 +60,14 @@ class synchronous_store_impl final : public store::job_store {
       done(store::store_error{store::store_errc::io_error, "injected fault (write " + std::to_string(w_.writes) + ")"});
       return;
     }
-    auto result = inner_->submit(std::move(batch));  // committed now; answered later
     if (rt_ == nullptr) {
-      done(std::move(result));
+      done(inner_->submit(std::move(batch)));
       return;
     }
-    auto shared = std::make_shared<store::store_result<std::vector<store::submit_outcome>>>(std::move(result));
+    auto inner = inner_;
+    auto shared = std::make_shared<std::vector<store::submission>>(std::move(batch));
     rt_->send_after(window_, std::chrono::milliseconds{w_.below(3)},
-                    deferred_commit{[done, shared] { done(std::move(*shared)); }});
+                    deferred_commit{[inner, shared, done] { done(inner->submit(std::move(*shared))); }, false});
   }
   void append_async(std::vector<jobs::event> events, store::append_callback done) override {
     if (fail_this_write()) {
@@ -273,7 +279,9 @@ node::~node() {
   store_.reset();
 }
 
-bool node::engine_alive() const { return rt_->alive(handle_.supervisor) && rt_->alive(handle_.dispatcher); }
+// The engine's tree, not one dispatcher: a dispatcher killed and restarted by its supervisor is
+// the engine at work (the driver must not paper over it with a node restart).
+bool node::engine_alive() const { return rt_->alive(handle_.supervisor); }
 
 void node::run(std::size_t steps) {
   for (std::size_t i = 0; i < steps; ++i) {

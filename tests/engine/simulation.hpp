@@ -47,9 +47,9 @@ struct world {
   std::map<jobs::job_id, std::uint32_t> handed_to_worker;  // attempts the pool received, per job
   // One attempt at a time: a task handed to the pool while another of the same job still ran.
   std::vector<std::string> overlaps;
-  // Submissions commit at once but their answer (the writer's callback) comes 0..2 ms later, and
-  // in this share of them (out of 100) the dispatcher is killed between the commit and its
-  // answer: the crash lands inside the commit window.
+  // Submissions commit and are answered (the writer's callback) 0..2 ms after they are sent, and
+  // in this share of them (out of 100) the dispatcher is killed inside that window; the commit
+  // then lands after its replacement's recovery read, its answer addressed to the dead one.
   unsigned commit_crash_pct = 0;
   std::uint64_t commit_crashes = 0;
   // Attempt outcomes by share (out of 100) for kind "ok": the rest succeed.
