@@ -21,6 +21,7 @@ nlohmann::json parse_or_text(const std::string& text) {
 
 struct retry_timer {};
 struct store_retry_timer {};
+struct reload_timer {};
 
 void append_then_tell(runtime& rt, store::job_store& store, jobs::event e, respawn::pid to, std::uint64_t tag) {
   auto gate = gate_of(rt);
@@ -36,12 +37,30 @@ void append_then_tell(runtime& rt, store::job_store& store, jobs::event e, respa
 }
 
 void job_process::init() {
-  if (!fresh_) {
-    // A restart: the store has the truth (the state this process was first given is stale).
-    auto r = s_.store->get(s_.state.id);
-    if (!r.ok()) throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": " + r.error().message};
-    s_.state = std::move(r).value();
+  // A restart: the store has the truth (the state this process was first given is stale).
+  if (!fresh_ && !load()) return;  // a transient read failure: begin() once a retry reads it
+  begin();
+}
+
+bool job_process::load() {
+  auto r = s_.store->get(s_.state.id);
+  if (!r.ok()) {
+    if (!is_transient(r.error().code)) {
+      throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": " + r.error().message};
+    }
+    // Nobody knows this process yet (the dispatcher learns of it from job_ready, in begin()):
+    // nothing but this timer can reach it until then.
+    store_backoff_ = store_backoff_.count() == 0 ? s_.store_retry_initial
+                                                 : std::min(store_backoff_ * 2, s_.store_retry_max);
+    send_after(store_backoff_, reload_timer{});
+    return false;
   }
+  store_backoff_ = std::chrono::milliseconds{0};
+  s_.state = std::move(r).value();
+  return true;
+}
+
+void job_process::begin() {
   if (s_.state.status == jobs::job_status::running && !run_) {
     // The attempt it was running may still run in a worker (this process, or the dispatcher,
     // crashed; not the node, whose workers died with it): no next attempt before the pool says
@@ -127,6 +146,8 @@ void job_process::resend_appends() {
 void job_process::handle(message& m) {
   if (auto* done = m.get_if<append_done>()) {
     on_append_done(*done);
+  } else if (m.is<reload_timer>()) {
+    if (load()) begin();
   } else if (m.is<store_retry_timer>()) {
     resend_appends();
   } else if (auto* fenced = m.get_if<task_fenced>()) {

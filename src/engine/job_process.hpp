@@ -41,6 +41,8 @@ class job_process final : public process {
   void handle(message& m) override;
 
  private:
+  bool load();   // reads the job from the store; false: a transient failure, retried later
+  void begin();  // acts on the state it has: fence, claim, tell the dispatcher, retry, stop
   void log(jobs::event e, std::function<void()> then);
   std::uint64_t next_sequence() const { return s_.state.last_sequence + 1; }
   void start_attempt();
