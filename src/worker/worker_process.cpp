@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include "exit_codes.hpp"
 #include "respawn/runtime.hpp"
 
@@ -90,9 +92,10 @@ void worker_process::handle(message& m) {
   } else if (auto* c = m.get_if<cancel_task>()) {
     cancel_in_worker(c->id, c->kill_after);
   } else if (auto* a = m.get_if<abandon_tasks>()) {
+    if (!abandoned_.insert(a->reply_to).second) return;
     std::vector<std::uint64_t> ids;
     for (auto& t : in_flight_) {
-      if (t.reply_to == a->reply_to && abandoned_.insert(t.id).second) ids.push_back(t.id);
+      if (t.reply_to == a->reply_to) ids.push_back(t.id);
     }
     for (auto id : ids) cancel_in_worker(id, start_.options.abandon_grace);
   } else if (auto* g = m.get_if<cancel_grace_tick>()) {
@@ -261,7 +264,6 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         }
         bool was_head = it == in_flight_.begin();
         send(it->reply_to, std::move(o));
-        abandoned_.erase(it->id);
         in_flight_.erase(it);
         done.push_back(f.task);
         if (was_head) arm_deadline();
@@ -285,6 +287,12 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
                  std::string{"a "} + wire::to_string(f.type) + " frame, which only the node sends");
         return;
     }
+  }
+  if (!abandoned_.empty() && !done.empty()) {
+    // Forget dead submitters with no task left here (the set stays as small as the orphans).
+    std::erase_if(abandoned_, [this](const respawn::pid& gone) {
+      return std::none_of(in_flight_.begin(), in_flight_.end(), [&](const task_request& t) { return t.reply_to == gone; });
+    });
   }
   if (!done.empty() && start_.manager) send(start_.manager, worker_done{self(), std::move(done)});
   if (retiring_ && in_flight_.empty() && !stopping_) begin_stop(exit_reason::normal(), false);
@@ -321,8 +329,7 @@ void worker_process::fail_in_flight(worker_exit exit, const std::string& text, b
   in_flight_.pop_front();
   send(head.reply_to, task_outcome{head.id, task_status::worker_died, {}, text, exit, os_pid_, head.attempt});
   // A task whose submitter died goes nowhere: handing it back would run an attempt nobody fences.
-  std::erase_if(in_flight_, [this](const task_request& t) { return abandoned_.count(t.id) != 0; });
-  abandoned_.clear();
+  std::erase_if(in_flight_, [this](const task_request& t) { return abandoned_.count(t.reply_to) != 0; });
   if (in_flight_.empty()) return;
   if (requeue_unstarted && start_.manager) {
     std::vector<task_request> rest{std::make_move_iterator(in_flight_.begin()),

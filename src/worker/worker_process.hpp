@@ -52,9 +52,10 @@ class worker_process final : public process {
   io_poller* poller_ = nullptr;  // the runtime's; outlives every process
   std::shared_ptr<port> port_;
   std::deque<task_request> in_flight_;
-  // Tasks whose submitter died (abandon_tasks): never handed back to the pool, and their worker
-  // is killed if one still runs after abandon_grace.
-  std::unordered_set<std::uint64_t> abandoned_;
+  // Submitters that died (abandon_tasks): their tasks are never handed back to the pool, and
+  // the worker is killed if one still runs after abandon_grace. By submitter, not task id: a new
+  // submitter may reuse the id (a session's rebuilt process) and must not lose its task.
+  std::unordered_set<respawn::pid> abandoned_;
   bool ready_ = false;
   bool exited_ = false;
   bool retiring_ = false;
