@@ -64,7 +64,33 @@ struct engine_config {
   // How long a session process with no client stays in memory before it stops (a client that
   // reconnects at once, or a burst of inputs to a paused session, finds it still there).
   std::chrono::milliseconds session_linger{200};
+  // Cancel of a running job: the task is asked to stop; if it still runs this long after, its
+  // worker is killed (the job is logged cancelled either way).
+  std::chrono::milliseconds cancel_grace{5000};
+  // A transient store failure (busy, disk full, I/O error) met by a job's write is retried by
+  // the job's own process, backing off from store_retry_initial, doubling up to store_retry_max,
+  // instead of crashing it (a crash would retry at once, in a storm). Disk full also pauses
+  // admission (engine_errc::disk_full) until a write succeeds again; the first submission after
+  // a pause of this length (doubling, up to store_retry_max) is let through as the probe.
+  std::chrono::milliseconds store_retry_initial{10};
+  std::chrono::milliseconds store_retry_max{2000};
+  // A session job's unanswered inputs are held in memory: at most this many, and this many
+  // bytes of JSON text; past either, an input is refused with "overloaded" (HTTP 429).
+  std::size_t session_inputs_pending_max = 1000;
+  std::size_t session_pending_bytes_max = 16 * 1024 * 1024;
 };
+
+// What went wrong with a request to the engine (one enum per domain, STYLE.md). The HTTP layer
+// maps each to its answer with a switch (src/http/api_routes.cpp).
+enum class engine_errc : std::uint8_t {
+  none,                  // no error
+  invalid_request,       // the submission is empty or malformed
+  overloaded,            // admission: held_max or held_per_user_max reached; try again later
+  idempotency_conflict,  // the key names a job with a different request
+  disk_full,             // the store's disk is full: admission is paused until a write succeeds
+  unavailable,           // the store is busy or closing, or failed (I/O): try again later
+};
+const char* to_string(engine_errc code) noexcept;
 
 // --- requests the dispatcher (registered as NAME) answers with call() ---
 
@@ -78,7 +104,7 @@ struct submitted_job {
 };
 struct submit_reply {
   bool ok = false;
-  std::string error_code{};  // "overloaded", "idempotency_conflict", "invalid_request", "io_error", ...
+  engine_errc error_code = engine_errc::none;
   std::string error{};
   std::vector<submitted_job> jobs{};
 };
@@ -142,7 +168,8 @@ struct session_request {
 };
 struct session_reply {
   bool ok = false;
-  // not_found, not_a_session_job, job_finished, input_conflict, input_after_end, unavailable,
+  // not_found, not_a_session_job, job_finished, input_conflict, input_after_end, overloaded
+  // (too many unanswered inputs: engine_config::session_inputs_pending_max), unavailable,
   // io_error
   std::string error_code{};
   std::string error{};

@@ -84,6 +84,11 @@ struct supervisor_flags {
   std::uint32_t intensity = 3;               // max restarts ...
   std::chrono::milliseconds period{5000};    // ... in this window
   std::uint64_t seed = 0;                    // for backoff jitter; 0: derived from the pid
+  // Crash reports are rate-limited per child id (a crash loop must not flood the log): at most
+  // crash_reports_max per crash_report_period; the rest are counted and summarised in one line
+  // ("N more crashes of child 'X' suppressed in the last P ms") when the period ends.
+  std::uint32_t crash_reports_max = 10;
+  std::chrono::milliseconds crash_report_period{1000};
 };
 
 struct supervisor_spec {
@@ -167,6 +172,15 @@ class supervisor : public process {
   bool giving_up_ = false;
   exit_reason exit_with_;
   std::minstd_rand random_;
+  // Crash reports per child id in the current period (see supervisor_flags::crash_reports_max).
+  struct crash_window {
+    std::chrono::steady_clock::time_point start{};
+    std::uint32_t reported = 0;
+    std::uint64_t suppressed = 0;
+    std::string last_reason{};
+  };
+  std::unordered_map<std::string, crash_window> crash_windows_;
+  void summarise_crashes(const std::string& id);
 };
 
 // OTP's supervisor:start_link for a root supervisor: spawns it and waits until its whole tree

@@ -62,6 +62,7 @@ enum class worker_exit : std::uint8_t {
   closed_socket,  // closed its socket; killed
   start_failed,   // could not be started, or never said hello
   shutdown,       // stopped on request (pool shutdown, retirement, reload)
+  cancelled,      // its task was cancelled (or its submitter died) and did not stop in its grace
 };
 const char* to_string(worker_exit e) noexcept;
 
@@ -81,6 +82,7 @@ struct task_outcome {
   std::string error{};
   worker_exit exit = worker_exit::none;  // worker_died only
   std::uint32_t os_pid = 0;              // the worker that ran it
+  std::uint32_t attempt = 0;             // the request's attempt: a submitter drops stale ones
 };
 
 // What a running task reports before its outcome (JSON text each).
@@ -89,6 +91,7 @@ struct task_event {
   std::uint64_t id = 0;
   task_event_type type = task_event_type::progress;
   std::string value{};
+  std::uint32_t attempt = 0;  // the request's attempt: a submitter drops stale ones
 };
 
 // --- messages the pool manager takes ---
@@ -99,6 +102,22 @@ struct submit_tasks {  // many at once: one message for a batch
   std::vector<task_request> tasks;
 };
 struct cancel_task {  // the task ends with status cancelled (if it has not ended already)
+  std::uint64_t id;
+  // > 0: if the task still runs this long after the cancel (it ignores cancelled()), its worker
+  // is killed (worker_exit::cancelled). 0: the cancel is only a request to the task.
+  std::chrono::milliseconds kill_after{0};
+};
+// Attempt fencing (one attempt at a time). The pool monitors every task's reply_to: when a
+// submitter dies, its queued tasks are dropped and its running ones cancelled, their workers
+// killed after worker_options::abandon_grace. fence_task asks the pool to tell `reply_to`
+// task_fenced{id} once no task with this id is queued or in a worker any more: a restarted
+// submitter (a job process) waits for it before it runs the next attempt, so that the attempt
+// its predecessor left behind is gone first.
+struct fence_task {
+  std::uint64_t id;
+  respawn::pid reply_to;
+};
+struct task_fenced {
   std::uint64_t id;
 };
 struct reload_workers {};  // hot code upgrade: new workers from the binary's file as it is now
@@ -123,6 +142,8 @@ struct worker_options {
   std::chrono::milliseconds start_timeout{10000};      // hello within this, or start_failed
   std::chrono::milliseconds term_grace{2000};          // SIGTERM, then SIGKILL after this
   std::chrono::milliseconds closed_grace{200};  // after EOF, wait this long for the exit status
+  // A task whose submitter died is cancelled; its worker is killed if it still runs after this.
+  std::chrono::milliseconds abandon_grace{2000};
 };
 
 struct worker_pool_config {

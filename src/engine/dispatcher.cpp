@@ -6,6 +6,16 @@
 // Its map says where each live job is (queued or running, from the queue's point of view) and
 // which process holds it; a job process that restarts says hello again (job_ready) and the map
 // reconciles: a run order lost with a crashed process is sent again.
+//
+// Nothing acknowledged is orphaned by a dispatcher crash: the writer leaves each submission's
+// answer in a submit_inbox that outlives the dispatcher and pokes whichever dispatcher holds the
+// name; a new dispatcher drains it at start, after its recovery read, so a job committed while
+// no dispatcher lived is tracked either by recovery or by the inbox (never twice: both check
+// the map). An idempotent retry that names a stored, unfinished job no process runs makes it live.
+//
+// A full disk is node-wide: a submission or a job's write that meets it pauses admission
+// (engine_errc::disk_full, HTTP 503 + Retry-After); after store_retry_initial (doubling) the
+// next submission goes through as the probe, and any successful write resumes admission.
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -36,10 +46,27 @@ struct job_start_arg {
   std::atomic<bool> started{false};
 };
 
+engine_errc from_store(store::store_errc code) {
+  switch (code) {
+    case store::store_errc::idempotency_conflict: return engine_errc::idempotency_conflict;
+    case store::store_errc::invalid_request:
+    case store::store_errc::invalid_transition:
+    case store::store_errc::not_found: return engine_errc::invalid_request;
+    case store::store_errc::overloaded: return engine_errc::overloaded;
+    case store::store_errc::disk_full: return engine_errc::disk_full;
+    case store::store_errc::busy:
+    case store::store_errc::io_error:
+    case store::store_errc::schema_too_new:
+    case store::store_errc::bad_configuration:
+    case store::store_errc::closed: return engine_errc::unavailable;
+  }
+  return engine_errc::unavailable;
+}
+
 class dispatcher final : public process {
  public:
-  dispatcher(engine_config config, std::shared_ptr<store::job_store> store)
-      : config_{std::move(config)}, store_{std::move(store)}, queue_{config_.queue} {
+  dispatcher(engine_config config, std::shared_ptr<store::job_store> store, std::shared_ptr<submit_inbox> inbox)
+      : config_{std::move(config)}, store_{std::move(store)}, inbox_{std::move(inbox)}, queue_{config_.queue} {
     if (!config_.clock) config_.clock = system_now;
   }
 
@@ -59,8 +86,12 @@ class dispatcher final : public process {
   void handle(message& m) override {
     if (auto* s = m.get_if<submit_jobs>()) {
       on_submit(m, *s);
-    } else if (auto* d = m.get_if<submit_done>()) {
-      on_submit_done(*d);
+    } else if (m.is<inbox_poke>()) {
+      drain_inbox();
+    } else if (m.is<store_disk_full>()) {
+      enter_disk_full();
+    } else if (m.is<store_recovered>()) {
+      leave_disk_full();
     } else if (auto* r = m.get_if<job_ready>()) {
       on_ready(*r);
     } else if (auto* a = m.get_if<attempt_ended>()) {
@@ -78,6 +109,7 @@ class dispatcher final : public process {
       }
       dispatch();
     } else if (auto* f = m.get_if<job_final>()) {
+      forget_session(f->id);
       auto it = live_.find(f->id);
       if (it != live_.end()) {
         if (it->second.where == place::running) queue_.finish(f->id);
@@ -131,8 +163,11 @@ class dispatcher final : public process {
   // (saving the job_ready -> run_attempt round trip on the submit-to-start path).
   void start_job(const jobs::job_state& state, bool run) {
     auto start = std::make_shared<job_start_arg>();
-    start->start = job_start{state, store_, self(), pool_, config_.retry, config_.attempt_timeout,
-                              config_.clock};
+    start->start = job_start{state,         store_,
+                             self(),        pool_,
+                             config_.retry, config_.attempt_timeout,
+                             config_.clock, config_.cancel_grace,
+                             config_.store_retry_initial, config_.store_retry_max};
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }
@@ -153,24 +188,70 @@ class dispatcher final : public process {
                                                      }};
     auto started = spawn<session_process>(options, session_start{id, store_, self(), pool_, config_.attempt_timeout,
                                                                  config_.session_linger, config_.clock,
-                                                                 std::move(is_session_kind)});
+                                                                 std::move(is_session_kind),
+                                                                 config_.session_inputs_pending_max,
+                                                                 config_.session_pending_bytes_max});
     sessions_.emplace(id, started.pid);
     session_monitors_.emplace(started.monitor.value, id);
     return started.pid;
   }
 
+  // Session jobs are not in the queue but hold memory and a slot when attached: admission
+  // counts the unfinished ones this dispatcher knows (submitted or recovered by it, or located).
+  void count_session(jobs::job_id id, const std::string& user) {
+    if (session_users_.emplace(id, user).second) ++sessions_by_user_[user];
+  }
+  void forget_session(jobs::job_id id) {
+    auto it = session_users_.find(id);
+    if (it == session_users_.end()) return;
+    auto u = sessions_by_user_.find(it->second);
+    if (u != sessions_by_user_.end() && --u->second == 0) sessions_by_user_.erase(u);
+    session_users_.erase(it);
+  }
+  std::size_t sessions_of(const std::string& user) const {
+    auto it = sessions_by_user_.find(user);
+    return it == sessions_by_user_.end() ? 0 : it->second;
+  }
+
+  void enter_disk_full() {
+    auto now = system().now();
+    if (!disk_full_) {
+      disk_full_ = true;
+      probe_backoff_ = config_.store_retry_initial;
+    } else {
+      probe_backoff_ = std::min(probe_backoff_ * 2, config_.store_retry_max);
+    }
+    probe_after_ = now + probe_backoff_;
+  }
+  void leave_disk_full() { disk_full_ = false; }
+
   void on_submit(message& m, submit_jobs& s) {
     submit_reply refuse;
     if (s.requests.empty()) {
-      refuse.error_code = "invalid_request";
+      refuse.error_code = engine_errc::invalid_request;
       refuse.error = "no jobs in the submission";
       reply(m, refuse);
       return;
     }
-    // Admission: bounded in total and per user, counting what is still on its way to the disk.
-    std::size_t held = queue_.queued() + queue_.running() + pending_;
+    // A full disk: nothing is admitted until a write succeeds; now and then one submission is
+    // let through to find out (the probe).
+    bool probe = false;
+    if (disk_full_) {
+      if (probe_in_flight_ || system().now() < probe_after_) {
+        refuse.error_code = engine_errc::disk_full;
+        refuse.error = "the job store's disk is full; try again later";
+        reply(m, refuse);
+        return;
+      }
+      probe = true;
+      probe_in_flight_ = true;
+    }
+    // Admission: bounded in total and per user, counting what is still on its way to the disk
+    // and the unfinished session jobs.
+    std::size_t held = queue_.queued() + queue_.running() + pending_ + session_users_.size();
     if (held + s.requests.size() > config_.queue.held_max) {
-      refuse.error_code = "overloaded";
+      if (probe) probe_in_flight_ = false;
+      refuse.error_code = engine_errc::overloaded;
       refuse.error = "the job queue is full (" + std::to_string(config_.queue.held_max) + " jobs); try again later";
       reply(m, refuse);
       return;
@@ -179,10 +260,11 @@ class dispatcher final : public process {
     for (auto& r : s.requests) ++per_user[r.user];
     for (auto& [user, n] : per_user) {
       auto pending = pending_by_user_.find(user);
-      std::size_t mine = queue_.queued(user) + queue_.running(user) +
+      std::size_t mine = queue_.queued(user) + queue_.running(user) + sessions_of(user) +
                          (pending == pending_by_user_.end() ? 0 : pending->second);
       if (mine + n > config_.queue.held_per_user_max) {
-        refuse.error_code = "overloaded";
+        if (probe) probe_in_flight_ = false;
+        refuse.error_code = engine_errc::overloaded;
         refuse.error = "user " + user + " has " + std::to_string(mine) + " jobs waiting (at most " +
                        std::to_string(config_.queue.held_per_user_max) + "); try again later";
         reply(m, refuse);
@@ -196,7 +278,9 @@ class dispatcher final : public process {
     for (auto& r : s.requests) {
       auto id = store_->allocate_id();
       if (!id.ok()) {
-        refuse.error_code = std::string{store::to_string(id.error().code)};
+        if (probe) probe_in_flight_ = false;
+        if (id.error().code == store::store_errc::disk_full) enter_disk_full();
+        refuse.error_code = from_store(id.error().code);
         refuse.error = id.error().message;
         reply(m, refuse);
         return;
@@ -207,34 +291,82 @@ class dispatcher final : public process {
     pending_ += s.requests.size();
     for (auto& [user, n] : per_user) pending_by_user_[user] += n;
     auto gate = gate_of(system());
-    respawn::pid me = self();
+    auto inbox = inbox_;
+    auto name = config_.name;
     auto shared = std::make_shared<submit_done>(submit_done{m.sender(), m.call_ref(), s.requests, ids,
-                                                            store::store_error{store::store_errc::io_error, ""}});
-    store_->submit_async(std::move(batch), [gate, me, shared](store::store_result<std::vector<store::submit_outcome>> r) {
+                                                            store::store_error{store::store_errc::io_error, ""},
+                                                            self(), probe});
+    store_->submit_async(std::move(batch), [gate, inbox, name, shared](store::store_result<std::vector<store::submit_outcome>> r) {
       shared->result = std::move(r);
-      gate->send(me, std::move(*shared));
+      // To the inbox, then a poke by name: if this dispatcher died meanwhile, the next one
+      // (registered under the same name, or draining at start) answers and tracks the jobs.
+      inbox->put(std::move(*shared));
+      gate->send_named(name, inbox_poke{});
     });
   }
 
+  void drain_inbox() {
+    for (auto& d : inbox_->take()) on_submit_done(d);
+  }
+
+  // A stored job this dispatcher has not tracked (committed for a dispatcher that died, or named
+  // again by an idempotency key): makes it live from its stored state, unless it is final or
+  // already live. The store is the truth: it is read, not assumed.
+  void revive(jobs::job_id id) {
+    if (live_.count(id) != 0) return;
+    auto state = store_->get(id);
+    if (!state.ok() || jobs::is_final(state.value().status)) return;
+    if (is_session(state.value().request)) {
+      count_session(id, state.value().request.user);
+      return;
+    }
+    if (state.value().status == jobs::job_status::queued) {
+      live_job& j = track(state.value());
+      queue_.restore(j.entry);
+      j.where = place::queued;
+      dispatch();
+      auto& now = live_.at(id);
+      bool run = now.where == place::running && !now.run_sent;
+      if (run) now.run_sent = true;
+      start_job(state.value(), run);
+    } else {
+      track(state.value());
+      start_job(state.value(), false);  // running (interrupted) or failed: its process decides
+    }
+  }
+
   void on_submit_done(submit_done& d) {
-    pending_ -= std::min(pending_, d.requests.size());
-    for (auto& r : d.requests) {
-      auto it = pending_by_user_.find(r.user);
-      if (it != pending_by_user_.end() && --it->second == 0) pending_by_user_.erase(it);
+    bool mine = d.dispatcher == self();
+    if (mine) {
+      pending_ -= std::min(pending_, d.requests.size());
+      for (auto& r : d.requests) {
+        auto it = pending_by_user_.find(r.user);
+        if (it != pending_by_user_.end() && --it->second == 0) pending_by_user_.erase(it);
+      }
+      if (d.probe) probe_in_flight_ = false;
     }
     submit_reply out;
     if (!d.result.ok()) {
-      out.error_code = std::string{store::to_string(d.result.error().code)};
+      if (d.result.error().code == store::store_errc::disk_full) enter_disk_full();
+      out.error_code = from_store(d.result.error().code);
       out.error = d.result.error().message;
       reply_to(d.caller, d.call_ref, std::move(out));
       return;
     }
+    leave_disk_full();  // a write succeeded
     auto& outcomes = d.result.value();
     std::vector<jobs::job_state> fresh;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       out.jobs.push_back(submitted_job{outcomes[i].id, outcomes[i].existing});
-      if (outcomes[i].existing) continue;
-      if (is_session(d.requests[i])) continue;  // not queued: it runs when a client attaches
+      if (outcomes[i].existing || !mine) {
+        // Named again by its key, or committed for a dispatcher that died: live it must be.
+        revive(outcomes[i].id);
+        continue;
+      }
+      if (is_session(d.requests[i])) {  // not queued: it runs when a client attaches
+        count_session(outcomes[i].id, d.requests[i].user);
+        continue;
+      }
       jobs::job_state state;
       auto e = jobs::make_submitted(outcomes[i].id, config_.clock(), d.requests[i]);
       if (auto error = jobs::apply(state, e)) continue;  // cannot happen: the store applied it
@@ -327,6 +459,7 @@ class dispatcher final : public process {
     for (auto& state : page.value().jobs) {
       if (live_.count(state.id) != 0) continue;
       if (is_session(state.request)) {
+        count_session(state.id, state.request.user);
         // Its stream died with the node: the session logs `paused` and lingers out. Queued or
         // paused sessions wait on disk for a client.
         if (state.status == jobs::job_status::running) locate(state.id);
@@ -340,11 +473,15 @@ class dispatcher final : public process {
       send(self(), recover_page{*page.value().next_after_id});  // one page per turn: stay responsive
     } else {
       ready_ = true;
+      // Submissions that committed for a dispatcher that died (after this one's recovery read,
+      // or before it): tracked now, each once.
+      drain_inbox();
     }
   }
 
   engine_config config_;
   std::shared_ptr<store::job_store> store_;
+  std::shared_ptr<submit_inbox> inbox_;
   jobs::fair_queue queue_;
   respawn::pid pool_{};
   respawn::pid jobs_sup_{};
@@ -358,6 +495,12 @@ class dispatcher final : public process {
   bool paused_ = false;  // draining: nothing starts
   std::unordered_map<jobs::job_id, respawn::pid> sessions_;           // session jobs in memory
   std::unordered_map<std::uint64_t, jobs::job_id> session_monitors_;  // monitor_ref value -> job
+  std::unordered_map<jobs::job_id, std::string> session_users_;       // unfinished session jobs
+  std::unordered_map<std::string, std::size_t> sessions_by_user_;
+  bool disk_full_ = false;  // admission paused: a write met a full disk
+  bool probe_in_flight_ = false;
+  std::chrono::steady_clock::time_point probe_after_{};
+  std::chrono::milliseconds probe_backoff_{0};
 };
 
 supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<store::job_store>& store) {
@@ -384,7 +527,10 @@ supervisor_spec core_spec(const engine_config& config, const std::shared_ptr<sto
   child_spec dispatcher_child;
   dispatcher_child.id = "dispatcher";
   dispatcher_child.name = config.name;
-  dispatcher_child.start = [config, store](const snapshot&) { return std::make_unique<dispatcher>(config, store); };
+  auto inbox = std::make_shared<submit_inbox>();  // outlives every dispatcher incarnation
+  dispatcher_child.start = [config, store, inbox](const snapshot&) {
+    return std::make_unique<dispatcher>(config, store, inbox);
+  };
 
   supervisor_spec core;
   core.flags.strategy = strategy::one_for_all;  // the dispatcher's map and the job processes go together
@@ -407,6 +553,18 @@ supervisor_spec engine_spec(engine_config config, const std::shared_ptr<store::j
 }
 
 }  // namespace
+
+const char* to_string(engine_errc code) noexcept {
+  switch (code) {
+    case engine_errc::none: return "none";
+    case engine_errc::invalid_request: return "invalid_request";
+    case engine_errc::overloaded: return "overloaded";
+    case engine_errc::idempotency_conflict: return "idempotency_conflict";
+    case engine_errc::disk_full: return "disk_full";
+    case engine_errc::unavailable: return "unavailable";
+  }
+  return "unknown";
+}
 
 child_spec engine_child_spec(std::string id, engine_config config, std::shared_ptr<store::job_store> store) {
   child_spec c;

@@ -6,6 +6,7 @@
 #include "respawn/jobs/fold.hpp"
 #include "respawn/runtime.hpp"
 #include "runtime_gate.hpp"
+#include "valid_utf8.hpp"
 
 namespace respawn::engine::detail {
 
@@ -19,22 +20,53 @@ nlohmann::json parse_or_text(const std::string& text) {
 }  // namespace
 
 struct retry_timer {};
+struct store_retry_timer {};
+struct reload_timer {};
 
 void append_then_tell(runtime& rt, store::job_store& store, jobs::event e, respawn::pid to, std::uint64_t tag) {
   auto gate = gate_of(rt);
   std::vector<jobs::event> events;
   events.push_back(std::move(e));
   store.append_async(std::move(events), [gate, to, tag](store::store_result<store::committed> r) {
-    gate->send(to, append_done{tag, r.ok(), r.ok() ? std::string{} : r.error().message});
+    if (r.ok()) {
+      gate->send(to, append_done{tag, true, {}});
+    } else {
+      gate->send(to, append_done{tag, false, r.error().message, r.error().code});
+    }
   });
 }
 
 void job_process::init() {
-  if (!fresh_) {
-    // A restart: the store has the truth (the state this process was first given is stale).
-    auto r = s_.store->get(s_.state.id);
-    if (!r.ok()) throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": " + r.error().message};
-    s_.state = std::move(r).value();
+  // A restart: the store has the truth (the state this process was first given is stale).
+  if (!fresh_ && !load()) return;  // a transient read failure: begin() once a retry reads it
+  begin();
+}
+
+bool job_process::load() {
+  auto r = s_.store->get(s_.state.id);
+  if (!r.ok()) {
+    if (!is_transient(r.error().code)) {
+      throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": " + r.error().message};
+    }
+    // Nobody knows this process yet (the dispatcher learns of it from job_ready, in begin()):
+    // nothing but this timer can reach it until then.
+    store_backoff_ = store_backoff_.count() == 0 ? s_.store_retry_initial
+                                                 : std::min(store_backoff_ * 2, s_.store_retry_max);
+    send_after(store_backoff_, reload_timer{});
+    return false;
+  }
+  store_backoff_ = std::chrono::milliseconds{0};
+  s_.state = std::move(r).value();
+  return true;
+}
+
+void job_process::begin() {
+  if (s_.state.status == jobs::job_status::running && !run_) {
+    // The attempt it was running may still run in a worker (this process, or the dispatcher,
+    // crashed; not the node, whose workers died with it): no next attempt before the pool says
+    // that task is gone.
+    fenced_ = false;
+    send(s_.pool, fence_task{s_.state.id, self()});
   }
   if (run_ && s_.state.status == jobs::job_status::queued) start_attempt();  // logs `claimed`
   send(s_.dispatcher, job_ready{s_.state.id, self(), s_.state.status});
@@ -60,26 +92,77 @@ void job_process::log(jobs::event e, std::function<void()> then) {
   }
   std::uint64_t tag = next_tag_++;
   on_commit_.emplace(tag, std::move(then));
-  append_then_tell(system(), *s_.store, std::move(e), self(), tag);
+  unconfirmed_.push_back(unconfirmed{tag, e});
+  // While a store retry is pending, later appends wait for it (the log is in sequence order).
+  if (!store_retrying_) send_append(e, tag);
+}
+
+void job_process::send_append(const jobs::event& e, std::uint64_t tag) {
+  ++in_store_;
+  append_then_tell(system(), *s_.store, e, self(), tag);
+}
+
+void job_process::on_append_done(const append_done& done) {
+  if (in_store_ > 0) --in_store_;
+  if (!done.ok) {
+    if (store_retrying_) return;  // a later append of the failed round (it followed a gap): resent
+    if (!is_transient(done.code)) {
+      // Let it crash: the restart reads the job back from the store.
+      throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": the store failed: " + done.error};
+    }
+    // Transient: back off and send this append and every later one again, in order.
+    store_retrying_ = true;
+    store_failed_ = true;
+    store_backoff_ = store_backoff_.count() == 0 ? s_.store_retry_initial
+                                                 : std::min(store_backoff_ * 2, s_.store_retry_max);
+    if (done.code == store::store_errc::disk_full) send(s_.dispatcher, store_disk_full{});
+    send_after(store_backoff_, store_retry_timer{});
+    return;
+  }
+  if (!unconfirmed_.empty() && unconfirmed_.front().tag == done.tag) unconfirmed_.pop_front();
+  if (store_failed_) {
+    store_failed_ = false;
+    store_backoff_ = std::chrono::milliseconds{0};
+    send(s_.dispatcher, store_recovered{});
+  }
+  auto it = on_commit_.find(done.tag);
+  if (it != on_commit_.end()) {
+    auto then = std::move(it->second);
+    on_commit_.erase(it);
+    if (then) then();
+  }
+}
+
+void job_process::resend_appends() {
+  if (in_store_ > 0) {
+    // Sends of the failed round are still unanswered: resending now could race them.
+    send_after(s_.store_retry_initial, store_retry_timer{});
+    return;
+  }
+  store_retrying_ = false;
+  for (auto& u : unconfirmed_) send_append(u.event, u.tag);
 }
 
 void job_process::handle(message& m) {
   if (auto* done = m.get_if<append_done>()) {
-    if (!done->ok) {
-      // Let it crash: the restart reads the job back from the store.
-      throw std::runtime_error{"job " + std::to_string(s_.state.id) + ": the store failed: " + done->error};
-    }
-    auto it = on_commit_.find(done->tag);
-    if (it != on_commit_.end()) {
-      auto then = std::move(it->second);
-      on_commit_.erase(it);
-      if (then) then();
+    on_append_done(*done);
+  } else if (m.is<reload_timer>()) {
+    if (load()) begin();
+  } else if (m.is<store_retry_timer>()) {
+    resend_appends();
+  } else if (auto* fenced = m.get_if<task_fenced>()) {
+    if (fenced->id != s_.state.id || fenced_) return;
+    fenced_ = true;
+    if (claim_waiting_) {
+      claim_waiting_ = false;
+      start_attempt();
     }
   } else if (m.is<run_attempt>()) {
     start_attempt();
   } else if (auto* e = m.get_if<task_event>()) {
     if (e->id != s_.state.id || !attempt_in_worker_) return;
-    auto value = parse_or_text(e->value);
+    if (e->attempt != 0 && e->attempt != s_.state.attempts) return;  // a stale attempt's
+    auto value = parse_or_text(valid_utf8(e->value));
     switch (e->type) {
       case task_event_type::progress:
         log(jobs::make_progress(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
@@ -92,6 +175,7 @@ void job_process::handle(message& m) {
         break;
     }
   } else if (auto* o = m.get_if<task_outcome>()) {
+    if (o->attempt != 0 && o->attempt != s_.state.attempts) return;  // a stale attempt's
     if (o->id == s_.state.id && attempt_in_worker_) on_outcome(*o);
   } else if (m.is<retry_timer>()) {
     retry_timer_ = {};
@@ -106,7 +190,9 @@ void job_process::handle(message& m) {
       finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), false);
     } else if (s_.state.status == jobs::job_status::running) {
       log(jobs::make_cancel_requested(s_.state.id, next_sequence(), s_.clock(), "cancelled by the user"), [this] {
-        if (attempt_in_worker_) send(s_.pool, cancel_task{s_.state.id});
+        // The task is asked to stop; past cancel_grace its worker is killed (a task that
+        // ignores cancelled() must not run on to its deadline).
+        if (attempt_in_worker_) send(s_.pool, cancel_task{s_.state.id, s_.cancel_grace});
       });
     }
   }
@@ -114,6 +200,10 @@ void job_process::handle(message& m) {
 
 void job_process::start_attempt() {
   if (s_.state.status != jobs::job_status::queued && s_.state.status != jobs::job_status::failed) return;
+  if (!fenced_) {  // the lost attempt's task may still run: claim once the pool says it is gone
+    claim_waiting_ = true;
+    return;
+  }
   if (retry_timer_) {  // run before its own timer said so (a restarted process, re-ordered)
     cancel_timer(retry_timer_);
     retry_timer_ = {};
@@ -140,20 +230,21 @@ void job_process::on_outcome(const task_outcome& o) {
   attempt_in_worker_ = false;
   switch (o.status) {
     case task_status::succeeded:
-      finish(jobs::make_succeeded(s_.state.id, next_sequence(), s_.clock(), parse_or_text(o.result)), true);
+      finish(jobs::make_succeeded(s_.state.id, next_sequence(), s_.clock(), parse_or_text(valid_utf8(o.result))),
+             true);
       return;
     case task_status::cancelled:
       finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), true);
       return;
     case task_status::unknown_kind:
-      finish(jobs::make_dead(s_.state.id, next_sequence(), s_.clock(), o.error), true);
+      finish(jobs::make_dead(s_.state.id, next_sequence(), s_.clock(), valid_utf8(o.error)), true);
       return;
     case task_status::failed:
     case task_status::worker_died:
       if (s_.state.cancel_requested) {
         finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), true);
       } else {
-        fail_attempt(o.error, true);
+        fail_attempt(valid_utf8(o.error), true);
       }
       return;
   }

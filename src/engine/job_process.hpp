@@ -7,13 +7,21 @@
 //                 -> tell the dispatcher; wait for the retry or stop
 //
 // Each event is applied to the local state first (jobs::apply checks it), then appended; the
-// action that depends on it runs when the store says it committed. A failed append crashes the
-// process: its supervisor starts it again from the job's state in the store, which is the truth.
+// action that depends on it runs when the store says it committed. A transient store failure
+// (busy, disk full, I/O error) is retried here with exponential backoff: the failed append and
+// every one after it are sent again, in order, once the earlier sends have all been answered
+// (a restart would only write again at once, a crash storm that takes the engine's tree down).
+// Any other failed append crashes the process: its supervisor starts it again from the job's
+// state in the store, which is the truth.
 // A job found `running` at start (the node or this process died mid-attempt) has lost that
-// attempt: it is logged as failed and retried (from the latest snapshot) or declared dead.
+// attempt: it is logged as failed and retried (from the latest snapshot) or declared dead. Its
+// next attempt waits for the pool's task_fenced (fence_task): the task of the lost attempt may
+// still run in a worker, and one attempt at a time is the rule. Outcomes and events carry their
+// attempt number; a stale one is dropped.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,6 +41,8 @@ class job_process final : public process {
   void handle(message& m) override;
 
  private:
+  bool load();   // reads the job from the store; false: a transient failure, retried later
+  void begin();  // acts on the state it has: fence, claim, tell the dispatcher, retry, stop
   void log(jobs::event e, std::function<void()> then);
   std::uint64_t next_sequence() const { return s_.state.last_sequence + 1; }
   void start_attempt();
@@ -40,14 +50,30 @@ class job_process final : public process {
   void fail_attempt(const std::string& error, bool was_in_queue);
   void finish(jobs::event e, bool was_in_queue);
   void schedule_retry();
+  void send_append(const jobs::event& e, std::uint64_t tag);
+  void on_append_done(const append_done& done);
+  void resend_appends();
 
   job_start s_;
   bool fresh_;
   bool run_;
   bool attempt_in_worker_ = false;  // the task was sent to the pool and has no outcome yet
+  bool fenced_ = true;              // no task of an earlier incarnation can still run
+  bool claim_waiting_ = false;      // asked to run before the fence came back
   timer_ref retry_timer_{};
   std::uint64_t next_tag_ = 1;
   std::map<std::uint64_t, std::function<void()>> on_commit_;
+  // Appends not yet committed, in order (what a store retry sends again), and how many sends
+  // the store has not answered yet.
+  struct unconfirmed {
+    std::uint64_t tag;
+    jobs::event event;
+  };
+  std::deque<unconfirmed> unconfirmed_;
+  std::size_t in_store_ = 0;
+  bool store_retrying_ = false;  // a transient failure: sends wait for the retry timer
+  bool store_failed_ = false;    // failed since the last success: the next success is news
+  std::chrono::milliseconds store_backoff_{0};
 };
 
 }  // namespace respawn::engine::detail

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "respawn/runtime.hpp"
 
@@ -20,6 +21,13 @@ class runtime_gate {
   void send(respawn::pid to, T&& value) {
     std::lock_guard lock{mutex_};
     if (rt_ != nullptr) rt_->send(to, std::forward<T>(value));
+  }
+  // To whichever process holds `name` now (dropped if none does).
+  template <class T>
+  void send_named(const std::string& name, T&& value) {
+    std::lock_guard lock{mutex_};
+    if (rt_ == nullptr) return;
+    if (auto to = rt_->whereis(name)) rt_->send(to, std::forward<T>(value));
   }
   void close() {
     std::lock_guard lock{mutex_};

@@ -3,8 +3,11 @@
 
 #include <stdexcept>
 
+#include <openssl/evp.h>
+
 #include "respawn/jobs/fold.hpp"
 #include "respawn/runtime.hpp"
+#include "valid_utf8.hpp"
 
 namespace respawn::engine::detail {
 
@@ -72,7 +75,11 @@ void session_process::rebuild() {
         auto seq = e.payload.at("seq").get<std::uint64_t>();
         bool end = e.payload.value("end", false);
         const auto& data = e.payload.at("data");
-        inputs_[seq] = input{fingerprint_of(data), data, end, true};
+        auto text = data.dump();
+        auto& in = inputs_[seq];
+        if (in.data) release(in);  // logged twice cannot happen; stay counted right if it did
+        in = input{fingerprint_of(text), {}, end, true, text.size()};
+        hold(in, data);
         pending_.insert(seq);
         if (end) end_seq_ = seq;
       } else if (e.type == jobs::event_type::output && e.payload.contains("chunk")) {
@@ -83,7 +90,7 @@ void session_process::rebuild() {
     if (page.value().size() < log_page) break;
   }
   for (auto& [seq, in] : inputs_) {
-    if (pending_.count(seq) == 0) in.data.reset();  // answered: only its fingerprint is needed
+    if (pending_.count(seq) == 0 && in.data) release(in);  // answered: only its fingerprint is needed
   }
   // The log may be ahead of the row we read first (another writer cannot exist, but a row read
   // before a commit landed can be older): the state is the fold of what we replayed.
@@ -165,8 +172,9 @@ void session_process::on_attach(message& m, const session_request& r) {
 
 void session_process::on_input(message& m, const session_request& r) {
   if (r.seq == 0) return reply_now(m, refuse("invalid_request", "an input's seq must be a positive integer"));
+  auto text = r.data.dump();
   if (auto it = inputs_.find(r.seq); it != inputs_.end()) {
-    if (it->second.fingerprint == fingerprint_of(r.data) && it->second.end == r.end) {
+    if (it->second.print == fingerprint_of(text) && it->second.end == r.end) {
       if (!it->second.durable) {  // the first one's commit is on its way: answer with it
         duplicates_waiting_.emplace(r.seq, std::make_pair(m.sender(), m.call_ref()));
         return;
@@ -187,9 +195,20 @@ void session_process::on_input(message& m, const session_request& r) {
     return reply_now(m, refuse("input_after_end", "input " + std::to_string(inputs_.rbegin()->first) +
                                                       " was sent already; the end must be the last input"));
   }
+  // Bounded: unanswered inputs stay in memory (and their answers wait for a worker), so a client
+  // that sends faster than its session answers is told to slow down.
+  if (held_inputs_ >= s_.inputs_pending_max || held_bytes_ + text.size() > s_.pending_bytes_max) {
+    return reply_now(m, refuse("overloaded", "session " + std::to_string(s_.id) + " holds " +
+                                                 std::to_string(held_inputs_) + " unanswered inputs (" +
+                                                 std::to_string(held_bytes_) + " bytes; at most " +
+                                                 std::to_string(s_.inputs_pending_max) + " and " +
+                                                 std::to_string(s_.pending_bytes_max) + "); try again later"));
+  }
   // Recorded at once, so that a duplicate sent before the commit is recognised (and answered
   // with the commit, never before it).
-  inputs_[r.seq] = input{fingerprint_of(r.data), r.data, r.end, false};
+  auto& recorded = inputs_[r.seq];
+  recorded = input{fingerprint_of(text), {}, r.end, false, text.size()};
+  hold(recorded, r.data);
   if (r.end) end_seq_ = r.seq;
   auto caller = m.sender();
   auto call_ref = m.call_ref();
@@ -273,17 +292,17 @@ void session_process::on_outcome(const task_outcome& o) {
   }
   nlohmann::json chunk = {{"seq", seq}};
   if (o.status == task_status::succeeded) {
-    chunk["data"] = parse_or_text(o.result);
+    chunk["data"] = parse_or_text(valid_utf8(o.result));
   } else {
     // A failed answer is still the answer: the input is not retried (a poison input would
     // otherwise stall the session for ever).
-    chunk["error"] = o.error.empty() ? std::string{to_string(o.status)} : o.error;
+    chunk["error"] = o.error.empty() ? std::string{to_string(o.status)} : valid_utf8(o.error);
   }
   // No longer pending from now on (not from the commit: another commit's callback may look for
   // the next input first). Should the append fail, this process crashes and the next one finds
   // the input unanswered in the log.
   pending_.erase(seq);
-  inputs_.at(seq).data.reset();
+  if (inputs_.at(seq).data) release(inputs_.at(seq));
   log(jobs::make_output(s_.id, next_sequence(), s_.clock(), std::move(chunk)), [this] { answer_next(); });
 }
 
@@ -310,8 +329,25 @@ void session_process::arm_linger() {
   linger_timer_ = send_after(s_.linger, linger_due{});
 }
 
-std::size_t session_process::fingerprint_of(const nlohmann::json& data) {
-  return std::hash<std::string>{}(data.dump());
+session_process::fingerprint session_process::fingerprint_of(const std::string& text) {
+  fingerprint out{};
+  unsigned int size = 0;
+  if (EVP_Digest(text.data(), text.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 || size != out.size()) {
+    throw std::runtime_error{"SHA-256 failed"};  // cannot happen: let it crash if it does
+  }
+  return out;
+}
+
+void session_process::hold(input& in, nlohmann::json data) {
+  in.data = std::move(data);
+  ++held_inputs_;
+  held_bytes_ += in.bytes;
+}
+
+void session_process::release(input& in) {
+  in.data.reset();
+  held_inputs_ -= std::min<std::size_t>(held_inputs_, 1);
+  held_bytes_ -= std::min(held_bytes_, in.bytes);
 }
 
 bool session_process::idle() const { return watchers_.empty() && on_commit_.empty() && !in_worker_; }

@@ -17,6 +17,7 @@
 // dispatcher starts another only after this one's `down`.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -39,6 +40,8 @@ struct session_start {
   std::chrono::milliseconds linger{200};
   std::function<jobs::job_time()> clock;  // never empty here
   std::function<bool(const std::string&)> is_session_kind;  // never empty here
+  std::size_t inputs_pending_max = 1000;             // engine_config::session_inputs_pending_max
+  std::size_t pending_bytes_max = 16 * 1024 * 1024;  // engine_config::session_pending_bytes_max
 };
 
 class session_process final : public process {
@@ -50,14 +53,19 @@ class session_process final : public process {
 
  private:
   // A logged input. Its data is kept only until it is answered: a long session's memory grows
-  // by a map node per input, not by its data; duplicates are recognised by a 64-bit hash of it.
+  // by a map node per input, not by its data; duplicates are recognised by the SHA-256 of its
+  // JSON text (a 64-bit std::hash could take another input for a duplicate, review F20).
+  using fingerprint = std::array<unsigned char, 32>;
   struct input {
-    std::size_t fingerprint = 0;
+    fingerprint print{};
     std::optional<nlohmann::json> data{};  // while unanswered
     bool end = false;
     bool durable = false;  // its `input` event committed
+    std::size_t bytes = 0;  // its JSON text's size
   };
-  static std::size_t fingerprint_of(const nlohmann::json& data);
+  static fingerprint fingerprint_of(const std::string& text);
+  void hold(input& in, nlohmann::json data);  // keeps an unanswered input's data (counted)
+  void release(input& in);                    // its answer is logged: drops the data
 
   void rebuild();
   void on_request(message& m, const session_request& r);
@@ -79,6 +87,8 @@ class session_process final : public process {
   std::optional<session_reply> refusal_{};  // set when the job cannot be a live session
   std::map<std::uint64_t, input> inputs_;   // every logged input, by seq
   std::set<std::uint64_t> pending_;         // logged inputs without an output yet
+  std::size_t held_inputs_ = 0;             // inputs whose data is in memory (unanswered) ...
+  std::size_t held_bytes_ = 0;              // ... and their JSON text's bytes: both bounded
   std::optional<std::uint64_t> end_seq_{};  // the input that ends the session
   std::multimap<std::uint64_t, std::pair<respawn::pid, std::uint64_t>> duplicates_waiting_;  // seq -> call
   std::map<std::uint64_t, respawn::pid> watchers_;  // by monitor_ref value

@@ -68,16 +68,21 @@ api_error store_failure(const store::store_error& e) {
 
 // The engine's submission errors in the API's words.
 api_error submit_failure(const engine::submit_reply& reply) {
-  const auto& code = reply.error_code;
-  if (code == "overloaded") {
-    return {429, "overloaded", "too many jobs are waiting; try again later (" + reply.error + ")", "1"};
+  switch (reply.error_code) {
+    case engine::engine_errc::overloaded:
+      return {429, "overloaded", "too many jobs are waiting; try again later (" + reply.error + ")", "1"};
+    case engine::engine_errc::idempotency_conflict:
+      return {409, "idempotency_conflict", "this idempotency key names a job with a different request: " + reply.error};
+    case engine::engine_errc::invalid_request:
+      return unprocessable("invalid_request", reply.error);
+    case engine::engine_errc::disk_full:
+      return {503, "disk_full", "the job store's disk is full; try again later: " + reply.error, "5"};
+    case engine::engine_errc::unavailable:
+      return unavailable("store_unavailable", "the job could not be stored: " + reply.error);
+    case engine::engine_errc::none:
+      break;
   }
-  if (code == "idempotency_conflict") {
-    return {409, "idempotency_conflict", "this idempotency key names a job with a different request: " + reply.error};
-  }
-  if (code == "invalid_request") return unprocessable("invalid_request", reply.error);
-  if (code == "io_error") return unavailable("store_unavailable", "the job could not be stored: " + reply.error);
-  return unavailable(code.empty() ? "engine_error" : code, reply.error);
+  return unavailable("engine_error", reply.error);
 }
 
 respawn::pid resolve_dispatcher(runtime& rt, const std::string& name, respawn::pid known) {
@@ -138,6 +143,7 @@ api_error session_failure(jobs::job_id id, const engine::session_reply& reply) {
     return {409, code, reply.error};
   }
   if (code == "not_found") return not_found("no job " + std::to_string(id));
+  if (code == "overloaded") return {429, "overloaded", reply.error, "1"};  // too many unanswered inputs
   if (code == "invalid_request") return unprocessable("invalid_request", reply.error);
   return unavailable("engine_unavailable", "session " + std::to_string(id) + ": " + reply.error);
 }

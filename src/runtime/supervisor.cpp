@@ -184,7 +184,30 @@ void supervisor::remove(child& c) {
   if (it != children_.end()) children_.erase(it);
 }
 
+namespace {
+struct crash_summary_due {
+  std::string id;
+};
+}  // namespace
+
 void supervisor::report_crash(const child& c, const exit_reason& reason) {
+  auto now = system().now();
+  auto& window = crash_windows_[c.spec.id];
+  if (window.reported == 0 || now - window.start >= flags_.crash_report_period) {
+    summarise_crashes(c.spec.id);
+    window.start = now;
+    window.reported = 0;
+  }
+  if (window.reported >= flags_.crash_reports_max) {
+    // Over the limit: counted, and summarised once the period is over.
+    if (window.suppressed++ == 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(flags_.crash_report_period - (now - window.start));
+      send_after(std::max(left, std::chrono::milliseconds{1}), crash_summary_due{c.spec.id});
+    }
+    window.last_reason = reason.to_string();
+    return;
+  }
+  ++window.reported;
   std::string line = "crash report: " + c.pid.to_string();
   if (!c.spec.name.empty()) line += " (" + c.spec.name + ")";
   line += " child '" + c.spec.id + "' exited with " + reason.to_string() + "; supervisor " + self().to_string() +
@@ -192,7 +215,20 @@ void supervisor::report_crash(const child& c, const exit_reason& reason) {
   system().log(line);
 }
 
+void supervisor::summarise_crashes(const std::string& id) {
+  auto it = crash_windows_.find(id);
+  if (it == crash_windows_.end() || it->second.suppressed == 0) return;
+  system().log("crash report: " + std::to_string(it->second.suppressed) + " more crashes of child '" + id +
+               "' suppressed in the last " + std::to_string(flags_.crash_report_period.count()) +
+               " ms; supervisor " + self().to_string() + ", the last with " + it->second.last_reason);
+  it->second.suppressed = 0;
+}
+
 void supervisor::handle(message& m) {
+  if (auto* due = m.get_if<crash_summary_due>()) {
+    summarise_crashes(due->id);
+    return;
+  }
   if (auto* e = m.get_if<exit_signal>()) {
     if (e->from == parent()) {
       // Our parent (or, for a root supervisor, the outside world) tells us to end: children go

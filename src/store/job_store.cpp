@@ -17,6 +17,8 @@ std::string_view to_string(store_errc code) {
     case store_errc::bad_configuration: return "bad_configuration";
     case store_errc::overloaded: return "overloaded";
     case store_errc::closed: return "closed";
+    case store_errc::busy: return "busy";
+    case store_errc::disk_full: return "disk_full";
   }
   return "unknown";
 }

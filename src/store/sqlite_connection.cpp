@@ -3,9 +3,26 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+
 #include "store/countdown_fault.hpp"
 
 namespace respawn::store {
+
+store_errc classify(int sqlite_code, int system_errno) {
+  switch (sqlite_code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return store_errc::busy;
+    case SQLITE_FULL:
+      return store_errc::disk_full;
+    case SQLITE_IOERR:
+      return system_errno == ENOSPC ? store_errc::disk_full : store_errc::io_error;
+    default:
+      return store_errc::io_error;
+  }
+}
+
 namespace {
 [[noreturn]] void throw_injected(const char* where) {
   throw sqlite_failure(SQLITE_IOERR, std::string("injected fault at ") + where, true);
@@ -66,8 +83,9 @@ bool sqlite_statement::step() {
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   const std::string message = sqlite3_errmsg(db_);
+  const int system_errno = sqlite3_system_errno(db_);
   sqlite3_reset(statement_);
-  throw sqlite_failure(rc, std::string(sqlite3_sql(statement_)) + ": " + message);
+  throw sqlite_failure(rc, std::string(sqlite3_sql(statement_)) + ": " + message, false, system_errno);
 }
 
 void sqlite_statement::reset() {
@@ -124,7 +142,7 @@ void sqlite_connection::exec(const std::string& sql) {
   if (rc != SQLITE_OK) {
     std::string message = error != nullptr ? error : sqlite3_errstr(rc);
     sqlite3_free(error);
-    throw sqlite_failure(rc, sql + ": " + message);
+    throw sqlite_failure(rc, sql + ": " + message, false, sqlite3_system_errno(db_));
   }
 }
 

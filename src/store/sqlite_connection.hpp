@@ -15,6 +15,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "store/store_error.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -24,15 +26,24 @@ class countdown_fault;
 
 class sqlite_failure : public std::runtime_error {
  public:
-  sqlite_failure(int code, const std::string& message, bool injected = false)
-      : std::runtime_error(message), code_(code), injected_(injected) {}
+  sqlite_failure(int code, const std::string& message, bool injected = false, int system_errno = 0)
+      : std::runtime_error(message), code_(code), injected_(injected), system_errno_(system_errno) {}
   int code() const { return code_; }
   bool injected() const { return injected_; }
+  int system_errno() const { return system_errno_; }  // sqlite3_system_errno at the failure
 
  private:
   int code_;
   bool injected_;
+  int system_errno_;
 };
+
+// Which store_errc a SQLite failure is (its primary code; extended codes are masked):
+// SQLITE_BUSY / SQLITE_LOCKED -> busy, SQLITE_FULL (and an I/O error whose errno was ENOSPC)
+// -> disk_full, anything else -> io_error. busy and disk_full are transient: the process that
+// met them retries with backoff (docs/engine.md).
+store_errc classify(int sqlite_code, int system_errno = 0);
+inline store_errc classify(const sqlite_failure& failure) { return classify(failure.code(), failure.system_errno()); }
 
 class sqlite_statement {
  public:

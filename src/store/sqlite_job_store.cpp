@@ -28,7 +28,7 @@ struct write_failure {
 };
 
 store_error io_error(const sqlite_failure& failure) {
-  return store_error{store_errc::io_error, std::string("database error: ") + failure.what()};
+  return store_error{classify(failure), std::string("database error: ") + failure.what()};
 }
 
 const char* synchronous_pragma(sqlite_options::synchronous_mode mode) {

@@ -21,6 +21,8 @@ enum class store_errc : std::uint8_t {
   bad_configuration,     // an option is out of range; the message says which
   overloaded,            // the writer's queue is at its bound: try again later
   closed,                // the store is shutting down
+  busy,                  // the database is locked by another connection (SQLITE_BUSY/LOCKED): transient
+  disk_full,             // the disk is full (SQLITE_FULL, ENOSPC): transient, node-wide
 };
 
 std::string_view to_string(store_errc code);

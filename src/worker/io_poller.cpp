@@ -200,7 +200,7 @@ void io_poller::arm_output(port& p) {
   ::epoll_ctl(epoll_, EPOLL_CTL_MOD, p.sock_, &ev);
 }
 
-void io_poller::on_socket(port& p, std::uint32_t events) {
+void io_poller::on_socket(port& p, std::uint32_t events, bool drain) {
   std::vector<wire::frame> frames;
   bool closed = false;
   std::string malformed;
@@ -231,9 +231,12 @@ void io_poller::on_socket(port& p, std::uint32_t events) {
     }
     if (p.reading_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
       char buffer[64 * 1024];
+      std::size_t read_total = 0;
       for (;;) {
+        if (!drain && read_total >= read_budget_bytes) break;  // the rest on the next wake-up
         ssize_t n = ::read(p.sock_, buffer, sizeof buffer);
         if (n > 0) {
+          read_total += static_cast<std::size_t>(n);
           try {
             p.decoder_.feed(std::string_view{buffer, static_cast<std::size_t>(n)}, frames);
           } catch (const wire::malformed_frame& e) {
@@ -284,7 +287,7 @@ void io_poller::on_pidfd(port& p) {
   if (owner) {
     // Whatever the worker wrote before it ended is read first, so that results are not lost
     // behind the exit (the socket's data and the pidfd can fire in either order).
-    on_socket(p, EPOLLIN);
+    on_socket(p, EPOLLIN, true);
     rt_.send(owner, port_exited{status});
   } else {
     std::lock_guard lock{mutex_};

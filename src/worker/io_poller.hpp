@@ -101,7 +101,12 @@ class io_poller {
   friend class port;
   void run();
   void wake();
-  void on_socket(port& p, std::uint32_t events);
+  // Reads at most read_budget_bytes per wake-up (epoll is level-triggered: it comes back for the
+  // rest), so that one worker writing at full speed cannot hold the poller thread, which every
+  // worker shares, or grow one batch of frames without bound (review F23). drain: read all
+  // (the worker has exited; its last words must come before its exit).
+  void on_socket(port& p, std::uint32_t events, bool drain = false);
+  static constexpr std::size_t read_budget_bytes = 1024 * 1024;
   void on_pidfd(port& p);
   void arm_output(port& p);  // p.mutex_ held
   struct command;

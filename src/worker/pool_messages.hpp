@@ -20,10 +20,15 @@ struct worker_ready {
   std::uint32_t os_pid = 0;
   std::uint64_t generation = 0;
 };
-// The owner finished `count` tasks (one message per batch of results).
+// The owner finished these tasks (one message per batch of results).
 struct worker_done {
   respawn::pid owner;
-  std::uint32_t count = 0;
+  std::vector<std::uint64_t> ids;
+};
+// The submitter `reply_to` died (the manager's monitor said so): cancel its tasks in this worker
+// and kill the worker if one still runs after abandon_grace, so that the attempt is fenced off.
+struct abandon_tasks {
+  respawn::pid reply_to;
 };
 // The owner's worker died: the tasks it had not started go back to the queue, and the owner
 // waits for leave_ack before it exits, so that any run_tasks the manager sent meanwhile reach a
@@ -53,6 +58,9 @@ struct heartbeat_tick {};
 struct closed_grace_tick {};
 struct term_grace_tick {};
 struct start_timeout_tick {};
+struct cancel_grace_tick {  // a cancelled (or abandoned) task's grace has passed
+  std::uint64_t task;
+};
 
 // Pool manager timers.
 struct idle_check_tick {};

@@ -35,6 +35,7 @@ const char* to_string(worker_exit e) noexcept {
     case worker_exit::closed_socket: return "closed_socket";
     case worker_exit::start_failed: return "start_failed";
     case worker_exit::shutdown: return "shutdown";
+    case worker_exit::cancelled: return "cancelled";
   }
   return "unknown";
 }
@@ -84,19 +85,28 @@ class pool_manager final : public process {
 
   void handle(message& m) override {
     if (auto* s = m.get_if<submit_task>()) {
+      watch_submitter(s->task.reply_to);
       queue_.push_back(std::move(s->task));
       dispatch();
     } else if (auto* d = m.get_if<detail::worker_done>()) {
       auto it = workers_.find(d->owner);
       if (it != workers_.end()) {
-        it->second.in_flight -= std::min<std::size_t>(it->second.in_flight, d->count);
+        it->second.in_flight -= std::min<std::size_t>(it->second.in_flight, d->ids.size());
         if (it->second.in_flight == 0) it->second.idle_since = clock::now();
-        in_flight_ -= std::min<std::size_t>(in_flight_, d->count);
+        in_flight_ -= std::min<std::size_t>(in_flight_, d->ids.size());
+        for (auto id : d->ids) unassign(it->second, id);
       }
       dispatch();
+      check_fences();
     } else if (auto* b = m.get_if<submit_tasks>()) {
-      for (auto& t : b->tasks) queue_.push_back(std::move(t));
+      for (auto& t : b->tasks) {
+        watch_submitter(t.reply_to);
+        queue_.push_back(std::move(t));
+      }
       dispatch();
+    } else if (auto* f = m.get_if<fence_task>()) {
+      fences_.push_back(*f);
+      check_fences();
     } else if (auto* r = m.get_if<detail::worker_ready>()) {
       on_ready(*r);
     } else if (auto* p = m.get_if<respawn::pid>()) {
@@ -106,6 +116,7 @@ class pool_manager final : public process {
       if (it != workers_.end()) {
         it->second.in_flight -= std::min(it->second.in_flight, q->tasks.size());
         in_flight_ -= std::min(in_flight_, q->tasks.size());
+        for (auto& t : q->tasks) unassign(it->second, t.id);
         if (q->leaving) it->second.leaving = true;  // no more tasks for it
       }
       if (q->leaving) {
@@ -113,12 +124,22 @@ class pool_manager final : public process {
         top_up();  // its replacement starts now, not when the owner's down arrives
       }
       // Back to the front, in their order: they were next anyway.
-      for (auto t = q->tasks.rbegin(); t != q->tasks.rend(); ++t) queue_.push_front(std::move(*t));
+      for (auto t = q->tasks.rbegin(); t != q->tasks.rend(); ++t) {
+        // A task of a submitter that died meanwhile is dropped, not run for nobody.
+        if (!t->reply_to || submitters_.count(t->reply_to) != 0) queue_.push_front(std::move(*t));
+      }
       dispatch();
+      check_fences();
     } else if (auto* dn = m.get_if<down>()) {
-      on_down(*dn);
+      if (workers_.count(dn->process) != 0) {
+        on_down(*dn);
+      } else {
+        on_submitter_down(dn->process);
+      }
+      check_fences();
     } else if (auto* c = m.get_if<cancel_task>()) {
-      on_cancel(c->id);
+      on_cancel(*c);
+      check_fences();
     } else if (m.is<reload_workers>()) {
       reload();
     } else if (m.is<pool_stats_request>()) {
@@ -143,7 +164,50 @@ class pool_manager final : public process {
     std::size_t in_flight = 0;
     clock::time_point idle_since{};
     std::string build;
+    std::vector<std::uint64_t> tasks;  // ids sent to it and not yet done: what fences wait for
   };
+
+  // Attempt fencing (see fence_task): every submitter is monitored while the pool knows it.
+  void watch_submitter(respawn::pid reply_to) {
+    if (!reply_to || submitters_.count(reply_to) != 0) return;
+    submitters_.emplace(reply_to, monitor(reply_to));
+  }
+
+  void on_submitter_down(respawn::pid gone) {
+    if (submitters_.erase(gone) == 0) return;
+    // Its queued tasks are dropped; those in workers are cancelled, their workers killed after
+    // abandon_grace if they do not stop.
+    std::erase_if(queue_, [gone](const task_request& t) { return t.reply_to == gone; });
+    for (auto& [raw, w] : workers_) {
+      if (w.in_flight > 0) send(w.owner, detail::abandon_tasks{gone});
+    }
+  }
+
+  void unassign(worker& w, std::uint64_t id) {
+    auto it = std::find(w.tasks.begin(), w.tasks.end(), id);
+    if (it != w.tasks.end()) w.tasks.erase(it);
+  }
+
+  bool holds(std::uint64_t id) const {
+    for (auto& t : queue_) {
+      if (t.id == id) return true;
+    }
+    for (auto& [raw, w] : workers_) {
+      if (std::find(w.tasks.begin(), w.tasks.end(), id) != w.tasks.end()) return true;
+    }
+    return false;
+  }
+
+  void check_fences() {
+    for (auto it = fences_.begin(); it != fences_.end();) {
+      if (holds(it->id)) {
+        ++it;
+      } else {
+        send(it->reply_to, task_fenced{it->id});
+        it = fences_.erase(it);
+      }
+    }
+  }
 
   std::chrono::milliseconds tick_period() const {
     return std::max(std::chrono::milliseconds{10}, config_.idle_timeout / 4);
@@ -260,6 +324,7 @@ class pool_manager final : public process {
           if (w->in_flight < config_.max_in_flight && (best == nullptr || w->in_flight < best->in_flight)) best = w;
         }
         if (best == nullptr) break;
+        best->tasks.push_back(queue_.front().id);
         batches[best->owner].push_back(std::move(queue_.front()));
         queue_.pop_front();
         ++best->in_flight;
@@ -291,17 +356,17 @@ class pool_manager final : public process {
     }
   }
 
-  void on_cancel(std::uint64_t id) {
+  void on_cancel(const cancel_task& c) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->id == id) {
-        send(it->reply_to, task_outcome{id, task_status::cancelled, {}, {}, worker_exit::none, 0});
+      if (it->id == c.id) {
+        send(it->reply_to, task_outcome{c.id, task_status::cancelled, {}, {}, worker_exit::none, 0, it->attempt});
         queue_.erase(it);
         return;
       }
     }
     // Sent to a worker already: its owner passes the cancel on if the task is its.
     for (auto& [raw, w] : workers_) {
-      if (w.in_flight > 0) send(w.owner, cancel_task{id});
+      if (w.in_flight > 0) send(w.owner, c);
     }
   }
 
@@ -354,6 +419,8 @@ class pool_manager final : public process {
   std::uint64_t workers_died_ = 0;
   unsigned failed_starts_ = 0;
   bool retry_pending_ = false;
+  std::unordered_map<respawn::pid, monitor_ref> submitters_;  // reply_to pids, monitored
+  std::vector<fence_task> fences_;                             // waiting for their id to be gone
 };
 
 std::chrono::milliseconds owner_shutdown(const worker_options& o) {

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include "exit_codes.hpp"
 #include "respawn/runtime.hpp"
 
@@ -28,6 +30,7 @@ worker_end describe_worker_end(int status, worker_exit cause, const std::string&
       case worker_exit::malformed: return {cause, "worker sent a malformed frame: " + detail};
       case worker_exit::closed_socket: return {cause, "worker closed its socket"};
       case worker_exit::start_failed: return {cause, "worker did not start: " + detail};
+      case worker_exit::cancelled: return {cause, "worker killed: its task did not stop after a cancel" + detail};
       default: break;
     }
   }
@@ -87,10 +90,23 @@ void worker_process::handle(message& m) {
   } else if (auto* r = m.get_if<run_tasks>()) {
     send_tasks(r->tasks);
   } else if (auto* c = m.get_if<cancel_task>()) {
-    if (find_task(c->id) != in_flight_.end() && !exited_) {
-      std::string frame;
-      wire::append_frame(frame, wire::frame_type::cancel, c->id, {});
-      port_->write(frame);
+    cancel_in_worker(c->id, c->kill_after);
+  } else if (auto* a = m.get_if<abandon_tasks>()) {
+    if (!abandoned_.insert(a->reply_to).second) return;
+    std::vector<std::uint64_t> ids;
+    for (auto& t : in_flight_) {
+      if (t.reply_to == a->reply_to) ids.push_back(t.id);
+    }
+    for (auto id : ids) cancel_in_worker(id, start_.options.abandon_grace);
+  } else if (auto* g = m.get_if<cancel_grace_tick>()) {
+    auto it = find_task(g->task);
+    if (it == in_flight_.end() || exited_) return;
+    if (it == in_flight_.begin()) {
+      // It runs and ignored the cancel: the worker goes, so that the attempt really ends.
+      kill_for(worker_exit::cancelled, " (task " + std::to_string(g->task) + ")");
+    } else {
+      // Not started yet (the worker answers its cancel when it gets there): look again later.
+      send_after(start_.options.abandon_grace, cancel_grace_tick{g->task});
     }
   } else if (auto* d = m.get_if<deadline_tick>()) {
     if (d->serial == deadline_serial_ && !in_flight_.empty() && in_flight_.front().id == d->task) {
@@ -149,7 +165,7 @@ void worker_process::send_tasks(std::vector<task_request>& tasks) {
     } else {
       for (auto& t : tasks) {
         send(t.reply_to, task_outcome{t.id, task_status::worker_died, {},
-                                      "worker is stopping", worker_exit::shutdown, os_pid_});
+                                      "worker is stopping", worker_exit::shutdown, os_pid_, t.attempt});
       }
     }
     return;
@@ -182,6 +198,14 @@ void worker_process::arm_deadline() {
   }
 }
 
+void worker_process::cancel_in_worker(std::uint64_t id, std::chrono::milliseconds kill_after) {
+  if (find_task(id) == in_flight_.end() || exited_) return;
+  std::string frame;
+  wire::append_frame(frame, wire::frame_type::cancel, id, {});
+  port_->write(frame);
+  if (kill_after.count() > 0) send_after(kill_after, cancel_grace_tick{id});
+}
+
 std::deque<task_request>::iterator worker_process::find_task(std::uint64_t id) {
   for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
     if (it->id == id) return it;
@@ -191,7 +215,7 @@ std::deque<task_request>::iterator worker_process::find_task(std::uint64_t id) {
 
 void worker_process::on_frames(std::vector<wire::frame>& frames) {
   last_heard_ = clock::now();
-  std::uint32_t done = 0;
+  std::vector<std::uint64_t> done;
   for (auto& f : frames) {
     switch (f.type) {
       case wire::frame_type::hello: {
@@ -220,6 +244,7 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         task_outcome o;
         o.id = f.task;
         o.os_pid = os_pid_;
+        o.attempt = it->attempt;
         switch (r.status) {
           case wire::task_status::succeeded:
             o.status = task_status::succeeded;
@@ -240,7 +265,7 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         bool was_head = it == in_flight_.begin();
         send(it->reply_to, std::move(o));
         in_flight_.erase(it);
-        ++done;
+        done.push_back(f.task);
         if (was_head) arm_deadline();
         break;
       }
@@ -252,7 +277,7 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         auto type = f.type == wire::frame_type::progress ? task_event_type::progress
                     : f.type == wire::frame_type::output ? task_event_type::output
                                                          : task_event_type::snapshot;
-        send(it->reply_to, task_event{f.task, type, std::move(f.payload)});
+        send(it->reply_to, task_event{f.task, type, std::move(f.payload), it->attempt});
         break;
       }
       case wire::frame_type::pong:
@@ -263,7 +288,13 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         return;
     }
   }
-  if (done > 0 && start_.manager) send(start_.manager, worker_done{self(), done});
+  if (!abandoned_.empty() && !done.empty()) {
+    // Forget dead submitters with no task left here (the set stays as small as the orphans).
+    std::erase_if(abandoned_, [this](const respawn::pid& gone) {
+      return std::none_of(in_flight_.begin(), in_flight_.end(), [&](const task_request& t) { return t.reply_to == gone; });
+    });
+  }
+  if (!done.empty() && start_.manager) send(start_.manager, worker_done{self(), std::move(done)});
   if (retiring_ && in_flight_.empty() && !stopping_) begin_stop(exit_reason::normal(), false);
 }
 
@@ -296,7 +327,9 @@ void worker_process::fail_in_flight(worker_exit exit, const std::string& text, b
   if (in_flight_.empty()) return;
   task_request head = std::move(in_flight_.front());
   in_flight_.pop_front();
-  send(head.reply_to, task_outcome{head.id, task_status::worker_died, {}, text, exit, os_pid_});
+  send(head.reply_to, task_outcome{head.id, task_status::worker_died, {}, text, exit, os_pid_, head.attempt});
+  // A task whose submitter died goes nowhere: handing it back would run an attempt nobody fences.
+  std::erase_if(in_flight_, [this](const task_request& t) { return abandoned_.count(t.reply_to) != 0; });
   if (in_flight_.empty()) return;
   if (requeue_unstarted && start_.manager) {
     std::vector<task_request> rest{std::make_move_iterator(in_flight_.begin()),
@@ -305,7 +338,7 @@ void worker_process::fail_in_flight(worker_exit exit, const std::string& text, b
   } else {
     for (auto& t : in_flight_) {
       send(t.reply_to, task_outcome{t.id, task_status::worker_died, {},
-                                    "not started: " + text, exit, os_pid_});
+                                    "not started: " + text, exit, os_pid_, t.attempt});
     }
   }
   in_flight_.clear();

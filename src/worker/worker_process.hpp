@@ -16,6 +16,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "io_poller.hpp"
 #include "pool_messages.hpp"
@@ -45,11 +46,16 @@ class worker_process final : public process {
   void on_exited(int status);
   void fail_in_flight(worker_exit exit, const std::string& text, bool requeue_unstarted);
   std::deque<task_request>::iterator find_task(std::uint64_t id);
+  void cancel_in_worker(std::uint64_t id, std::chrono::milliseconds kill_after);
 
   owner_start start_;
   io_poller* poller_ = nullptr;  // the runtime's; outlives every process
   std::shared_ptr<port> port_;
   std::deque<task_request> in_flight_;
+  // Submitters that died (abandon_tasks): their tasks are never handed back to the pool, and
+  // the worker is killed if one still runs after abandon_grace. By submitter, not task id: a new
+  // submitter may reuse the id (a session's rebuilt process) and must not lose its task.
+  std::unordered_set<respawn::pid> abandoned_;
   bool ready_ = false;
   bool exited_ = false;
   bool retiring_ = false;

@@ -79,7 +79,7 @@ TEST_F(engine, idempotency_keys) {
   other.args = {{"n", 5}};
   auto conflict = submit({other});
   EXPECT_FALSE(conflict.ok);
-  EXPECT_EQ(conflict.error_code, "idempotency_conflict");
+  EXPECT_EQ(conflict.error_code, respawn::engine::engine_errc::idempotency_conflict);
   EXPECT_EQ(await_final(first.jobs.at(0).id).result, 10);
 }
 
@@ -109,7 +109,7 @@ TEST_F(engine, admission_is_bounded_per_user) {
   std::vector<respawn::jobs::job_request> four(4, request("ann", "sleep", {{"ms", 10}}));
   auto refused = submit(four);
   EXPECT_FALSE(refused.ok);
-  EXPECT_EQ(refused.error_code, "overloaded");
+  EXPECT_EQ(refused.error_code, respawn::engine::engine_errc::overloaded);
   auto other_user = submit({request("bob", "sum", {{"n", 2}})});
   EXPECT_TRUE(other_user.ok) << "another user is not refused";
 }
@@ -155,6 +155,22 @@ TEST_F(engine, a_node_restart_rebuilds_every_unfinished_job_from_the_log) {
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats.value().recovered, 6u);
   EXPECT_TRUE(stats.value().ready);
+}
+
+}  // namespace
+
+namespace {
+
+// Review F24: a worker's error that is not valid UTF-8 is logged repaired (U+FFFD for each bad
+// byte), not turned into a failed append that crashes the job process and loses the error.
+TEST_F(engine, an_error_that_is_not_utf8_is_logged_repaired) {
+  start_node(config());
+  auto r = request("ann", "bad_utf8");
+  r.attempts_max = 1;
+  auto s = await_final(submit_one(r));
+  EXPECT_EQ(s.status, job_status::dead);
+  EXPECT_NE(s.last_error.find("cannot open caf\xef\xbf\xbd \xef\xbf\xbd.txt"), std::string::npos) << s.last_error;
+  EXPECT_EQ(event_types(s.id), (std::vector{event_type::submitted, event_type::claimed, event_type::dead}));
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ class engine : public ::testing::Test {
   }
   respawn::jobs::job_id submit_one(respawn::jobs::job_request req) {
     auto reply = submit({std::move(req)});
-    EXPECT_TRUE(reply.ok) << reply.error_code << ": " << reply.error;
+    EXPECT_TRUE(reply.ok) << respawn::engine::to_string(reply.error_code) << ": " << reply.error;
     return reply.jobs.empty() ? 0 : reply.jobs[0].id;
   }
 

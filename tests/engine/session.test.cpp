@@ -201,3 +201,58 @@ TEST_F(session, a_batch_job_is_never_driven_as_a_session) {
 }
 
 }  // namespace
+
+namespace {
+
+// Review F6: session jobs hold memory (and a worker while attached) like any job, so admission
+// counts them: a user at held_per_user_max session jobs cannot submit more of anything.
+TEST_F(session, unfinished_session_jobs_count_toward_admission) {
+  auto c = session_config();
+  c.queue.held_per_user_max = 2;
+  c.queue.held_max = 3;
+  start_node(c);
+  submit_one(request("ann", "echo"));
+  submit_one(request("ann", "echo"));
+  auto refused = submit({request("ann", "echo")});
+  EXPECT_FALSE(refused.ok) << "a third session job was admitted past held_per_user_max";
+  EXPECT_EQ(refused.error_code, respawn::engine::engine_errc::overloaded);
+  refused = submit({request("ann", "sleep", {{"ms", 1}})});
+  EXPECT_FALSE(refused.ok);
+  // Another user still gets in, up to the node's bound.
+  submit_one(request("bob", "echo"));
+  refused = submit({request("cid", "echo")});
+  EXPECT_FALSE(refused.ok) << "a session job was admitted past held_max";
+  EXPECT_EQ(refused.error_code, respawn::engine::engine_errc::overloaded);
+}
+
+}  // namespace
+
+namespace {
+
+// Review F20: a session's unanswered inputs are held in memory, so they are bounded in count and
+// bytes; past either, an input is refused (overloaded) until the session answers.
+TEST_F(session, unanswered_inputs_are_bounded_in_count_and_bytes) {
+  auto c = session_config();
+  c.session_inputs_pending_max = 3;
+  c.session_pending_bytes_max = 1000;
+  start_node(c);
+  auto id = submit_one(request("ann", "echo"));  // nobody streams it: inputs wait unanswered
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) ASSERT_TRUE(input(id, seq, "x").ok);
+  auto refused = input(id, 4, "x");
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.error_code, "overloaded") << refused.error;
+  EXPECT_TRUE(input(id, 3, "x").duplicate) << "a duplicate is still recognised";
+
+  auto big = submit_one(request("ann", "echo"));
+  ASSERT_TRUE(input(big, 1, std::string(600, 'a')).ok);
+  refused = input(big, 2, std::string(600, 'b'));
+  EXPECT_FALSE(refused.ok) << "past session_pending_bytes_max";
+  EXPECT_EQ(refused.error_code, "overloaded");
+
+  // Once answered, room again.
+  auto stream = attach(id);
+  ASSERT_TRUE(eventually([&] { return answered(id, 3); }));
+  EXPECT_TRUE(input(id, 4, "x").ok);
+}
+
+}  // namespace

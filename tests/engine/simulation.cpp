@@ -1,6 +1,7 @@
 // simulation.cpp: the pieces of the engine's seeded simulation (see simulation.hpp).
 #include "simulation.hpp"
 
+#include <functional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -11,9 +12,46 @@ namespace respawn::sim {
 
 namespace {
 
+// A submission on its way through the writer: committed and answered by the commit_window
+// process, later than it was sent.
+struct deferred_commit {
+  std::function<void()> commit_and_answer;
+  bool crashed = false;  // the dispatcher was killed inside this one's window already
+};
+
+// Commits deferred submissions and delivers their answers. In w.commit_crash_pct of them it first
+// kills the dispatcher and commits only 2 ms later, once the core has restarted and the new
+// dispatcher has read the store for recovery: the commit lands after that read, and its answer
+// is for a process that is gone — the window where an acknowledged job could be orphaned.
+class commit_window final : public process {
+ public:
+  explicit commit_window(world& w) : w_{w} {}
+  void handle(message& m) override {
+    auto* c = m.get_if<deferred_commit>();
+    if (c == nullptr) return;
+    if (!c->crashed && w_.below(100) < w_.commit_crash_pct) {
+      if (auto d = system().whereis("jobs")) {
+        ++w_.commit_crashes;
+        exit(d, exit_reason::kill());
+        send_after(std::chrono::milliseconds{2}, deferred_commit{std::move(c->commit_and_answer), true});
+        return;
+      }
+    }
+    c->commit_and_answer();
+  }
+
+ private:
+  world& w_;
+};
+
 class synchronous_store_impl final : public store::job_store {
  public:
   synchronous_store_impl(std::shared_ptr<store::job_store> inner, world& w) : inner_{std::move(inner)}, w_{w} {}
+
+  void defer_on(runtime& rt) {
+    rt_ = &rt;
+    window_ = rt.spawn<commit_window>(spawn_options{}, w_).pid;
+  }
 
   store::store_result<jobs::job_id> allocate_id() override { return inner_->allocate_id(); }
 
@@ -22,7 +60,14 @@ class synchronous_store_impl final : public store::job_store {
       done(store::store_error{store::store_errc::io_error, "injected fault (write " + std::to_string(w_.writes) + ")"});
       return;
     }
-    done(inner_->submit(std::move(batch)));
+    if (rt_ == nullptr) {
+      done(inner_->submit(std::move(batch)));
+      return;
+    }
+    auto inner = inner_;
+    auto shared = std::make_shared<std::vector<store::submission>>(std::move(batch));
+    rt_->send_after(window_, std::chrono::milliseconds{w_.below(3)},
+                    deferred_commit{[inner, shared, done] { done(inner->submit(std::move(*shared))); }, false});
   }
   void append_async(std::vector<jobs::event> events, store::append_callback done) override {
     if (fail_this_write()) {
@@ -54,6 +99,8 @@ class synchronous_store_impl final : public store::job_store {
 
   std::shared_ptr<store::job_store> inner_;
   world& w_;
+  runtime* rt_ = nullptr;
+  respawn::pid window_{};
 };
 
 // The simulated workers. Kinds:
@@ -88,9 +135,15 @@ class sim_pool final : public process {
       task_outcome o;
       o.id = c->id;
       o.status = task_status::cancelled;
+      o.attempt = it->second.outcome.attempt;
       send(it->second.reply_to, o);
       running_.erase(it);
+    } else if (auto* fence = m.get_if<fence_task>()) {
+      // No monitors here: a task of a dead submitter runs to its end (at worst its deadline),
+      // and the fence is answered then.
+      fences_.push_back(*fence);
     }
+    answer_fences();
   }
 
  private:
@@ -101,11 +154,29 @@ class sim_pool final : public process {
     task_outcome outcome;
   };
 
+  void answer_fences() {
+    for (auto it = fences_.begin(); it != fences_.end();) {
+      if (running_.count(it->id) != 0) {
+        ++it;
+      } else {
+        send(it->reply_to, task_fenced{it->id});
+        it = fences_.erase(it);
+      }
+    }
+  }
+
   void start(const task_request& t) {
     ++w_.handed_to_worker[t.id];
+    if (running_.count(t.id) != 0) {
+      w_.overlaps.push_back("job " + std::to_string(t.id) + ": attempt " + std::to_string(t.attempt) +
+                            " started while attempt " + std::to_string(running_.at(t.id).outcome.attempt) +
+                            " still ran");
+      cancel_timer(running_.at(t.id).timer);
+    }
     task_outcome o;
     o.id = t.id;
     o.os_pid = 4242;
+    o.attempt = t.attempt;
     auto delay = std::chrono::milliseconds{1 + w_.below(20)};
     auto deadline = t.limits.deadline.count() > 0 ? t.limits.deadline : std::chrono::milliseconds{60000};
     auto crash = [&] {
@@ -153,6 +224,7 @@ class sim_pool final : public process {
 
   world& w_;
   std::unordered_map<std::uint64_t, running_task> running_;
+  std::vector<fence_task> fences_;
   std::uint64_t next_token_ = 1;
 };
 
@@ -160,6 +232,10 @@ class sim_pool final : public process {
 
 std::shared_ptr<store::job_store> synchronous_store(std::shared_ptr<store::job_store> inner, world& w) {
   return std::make_shared<synchronous_store_impl>(std::move(inner), w);
+}
+
+void defer_submits_on(store::job_store& store, runtime& rt) {
+  static_cast<synchronous_store_impl&>(store).defer_on(rt);
 }
 
 child_spec simulated_pool(const std::string& name, world& w) {
@@ -192,6 +268,7 @@ node::node(world& w, std::string db_path, engine::engine_config config) : w_{w} 
     return jobs::from_microseconds(1'800'000'000'000'000) + before + since;
   };
   config.pool_child = [&w](const std::string& name) { return simulated_pool(name, w); };
+  if (w.commit_crash_pct > 0) defer_submits_on(*store_, *rt_);
   handle_ = engine::start_engine(*rt_, std::move(config), store_);
 }
 
@@ -202,7 +279,9 @@ node::~node() {
   store_.reset();
 }
 
-bool node::engine_alive() const { return rt_->alive(handle_.supervisor) && rt_->alive(handle_.dispatcher); }
+// The engine's tree, not one dispatcher: a dispatcher killed and restarted by its supervisor is
+// the engine at work (the driver must not paper over it with a node restart).
+bool node::engine_alive() const { return rt_->alive(handle_.supervisor); }
 
 void node::run(std::size_t steps) {
   for (std::size_t i = 0; i < steps; ++i) {

@@ -45,6 +45,13 @@ struct world {
   std::uint64_t writes = 0;      // writes seen at the seam, all nodes
   std::uint64_t faults_hit = 0;  // writes failed on purpose
   std::map<jobs::job_id, std::uint32_t> handed_to_worker;  // attempts the pool received, per job
+  // One attempt at a time: a task handed to the pool while another of the same job still ran.
+  std::vector<std::string> overlaps;
+  // Submissions commit and are answered (the writer's callback) 0..2 ms after they are sent, and
+  // in this share of them (out of 100) the dispatcher is killed inside that window; the commit
+  // then lands after its replacement's recovery read, its answer addressed to the dead one.
+  unsigned commit_crash_pct = 0;
+  std::uint64_t commit_crashes = 0;
   // Attempt outcomes by share (out of 100) for kind "ok": the rest succeed.
   unsigned throw_pct = 10, crash_pct = 10, hang_pct = 5, snapshot_pct = 10;
 
@@ -53,8 +60,11 @@ struct world {
 };
 
 // The store seam, made synchronous (done runs before the call returns, on the caller's thread,
-// so the order of everything is the runtime's) and failing writes on the world's plan.
+// so the order of everything is the runtime's) and failing writes on the world's plan. A
+// submission's done is deferred instead (see world::commit_crash_pct) once a runtime is given
+// with defer_submits_on.
 std::shared_ptr<store::job_store> synchronous_store(std::shared_ptr<store::job_store> inner, world& w);
+void defer_submits_on(store::job_store& store, runtime& rt);
 
 // A pool of simulated workers registered as `name`: see the kinds in simulation.cpp.
 child_spec simulated_pool(const std::string& name, world& w);

@@ -2,8 +2,13 @@
 // simulated and why). Each seed runs submitters (a flooding user, occasional users, a quiet user
 // who submits one job mid-flood), simulated workers that succeed, throw, crash or hang, writes
 // that fail, cancels, clients that lose a reply and submit again with the same idempotency key,
-// and node deaths at arbitrary steps — then lets the node finish its work and checks:
-//   - every accepted job reaches exactly one final state, and its last event is that state;
+// node deaths at arbitrary steps, and dispatcher kills inside a submission's commit window (the
+// commit is durable, its answer not yet delivered) — then lets the node finish its work and checks:
+//   - every accepted (acknowledged) job reaches exactly one final state, and its last event is
+//     that state; a dispatcher crash mid-commit orphans nothing, and a retry with the same key
+//     finds the job live;
+//   - one attempt at a time: no job's task is handed to the pool while one of its earlier
+//     attempts still runs (a job process rebuilt by a crash waits for the pool's fence);
 //   - no job succeeds twice; no job is attempted more than its attempts allow;
 //   - the store holds exactly the accepted jobs (nothing lost, nothing extra);
 //   - replaying each job's log (jobs::fold) rebuilds the state the store holds;
@@ -201,6 +206,7 @@ std::vector<respawn::jobs::event> log_of(respawn::store::job_store& store, job_i
 // The checks every run must pass, whatever happened in it.
 void check_log(driver& d) {
   auto& store = d.n().store();
+  for (auto& overlap : d.w_.overlaps) ADD_FAILURE() << "two attempts at once: " << overlap;
   // The store holds exactly the accepted jobs.
   std::size_t stored = 0;
   respawn::store::job_filter all;
@@ -257,11 +263,13 @@ struct run_outcome {
   std::string trace;
   unsigned restarts = 0;
   std::uint64_t faults = 0;
+  std::uint64_t commit_crashes = 0;
 };
 
 run_outcome run_seed(std::uint64_t seed) {
   world w{seed};
   w.faults.rate = 0.01;
+  w.commit_crash_pct = 4;
   driver d{w, scratch("seed-" + std::to_string(seed) + ".db")};
 
   job_id quiet = 0;
@@ -336,7 +344,7 @@ run_outcome run_seed(std::uint64_t seed) {
           << "the quiet user's job never started";
     }
   }
-  return {d.trace(), d.restarts_, w.faults_hit};
+  return {d.trace(), d.restarts_, w.faults_hit, w.commit_crashes};
 }
 
 std::vector<std::uint64_t> seeds() {
@@ -351,12 +359,14 @@ std::vector<std::uint64_t> seeds() {
 TEST(simulation, every_accepted_job_ends_exactly_once_under_crashes_hangs_faults_and_node_deaths) {
   unsigned restarts = 0;
   std::uint64_t faults = 0;
+  std::uint64_t commit_crashes = 0;
   for (auto seed : seeds()) {
     SCOPED_TRACE("seed " + std::to_string(seed) + " (replay it: RESPAWN_SIM_SEED=" + std::to_string(seed) +
                  " engine_simulation_tests)");
     auto outcome = run_seed(seed);
     restarts += outcome.restarts;
     faults += outcome.faults;
+    commit_crashes += outcome.commit_crashes;
     if (::testing::Test::HasFailure()) {
       std::fprintf(stderr, "simulation: seed %llu FAILED; replay with RESPAWN_SIM_SEED=%llu\n",
                    static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
@@ -366,6 +376,7 @@ TEST(simulation, every_accepted_job_ends_exactly_once_under_crashes_hangs_faults
   // The runs did exercise what they claim to.
   EXPECT_GT(restarts, 0u);
   EXPECT_GT(faults, 0u);
+  EXPECT_GT(commit_crashes, 0u) << "no dispatcher crash landed inside a commit window";
 }
 
 TEST(simulation, a_seed_replays_the_same_run) {

@@ -123,6 +123,37 @@ TEST(CrashReports, TheCrashThatExceedsTheIntensityIsReportedOnceAndTheShutdownIs
   EXPECT_TRUE(gave_up_logged);
 }
 
+// Review F26: a crash loop (one failing job logged 1,616 reports in 1.5 s) must not flood the
+// log. Per child id, crash_reports_max reports per crash_report_period; the rest become one
+// summary line when the period ends.
+TEST(CrashReports, ACrashLoopIsRateLimitedPerChildIdAndSummarised) {
+  captured_log captured;
+  runtime rt{captured.config()};
+  auto log = std::make_shared<event_log>();
+  supervisor_spec spec = spec_of(strategy::one_for_one, {worker_spec("w", log), worker_spec("v", log)}, 1000);
+  spec.flags.crash_reports_max = 3;
+  spec.flags.crash_report_period = std::chrono::milliseconds{1000};
+  pid sup = rt.spawn<supervisor>({}, spec);
+  rt.run_until_idle();
+
+  for (int i = 0; i < 12; ++i) crash(rt, sup, "w");
+  crash(rt, sup, "v");  // another child id has its own budget
+
+  auto reports = captured.crash_reports();
+  ASSERT_EQ(reports.size(), 4u);
+  EXPECT_TRUE(contains(reports[3], "'v'")) << reports[3];
+  rt.advance(std::chrono::milliseconds{1001});
+  rt.run_until_idle();
+  reports = captured.crash_reports();
+  ASSERT_EQ(reports.size(), 5u);
+  EXPECT_TRUE(contains(reports[4], "9 more crashes of child 'w' suppressed in the last 1000 ms")) << reports[4];
+  EXPECT_TRUE(contains(reports[4], "boom")) << reports[4];
+  // A new period reports again.
+  crash(rt, sup, "w");
+  EXPECT_EQ(captured.crash_reports().size(), 6u);
+  EXPECT_EQ(child_of(rt, sup, "w")->restarts, 13u);
+}
+
 TEST(CrashReports, TurnedOffNothingIsReported) {
   captured_log captured;
   runtime rt{captured.config(/*crash_reports=*/false)};

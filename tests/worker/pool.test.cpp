@@ -187,6 +187,50 @@ TEST_F(pool, cancel_a_queued_and_a_running_task) {
   stop(h);
 }
 
+// Attempt fencing (review F3): a task whose submitter died is cancelled and, if it ignores the
+// cancel, its worker killed after abandon_grace; a fence on its id is answered only then.
+TEST_F(pool, a_dead_submitters_task_is_killed_after_abandon_grace_and_only_then_fenced) {
+  respawn::worker_pool_config c;
+  c.min_workers = 1;
+  c.max_workers = 1;
+  c.worker = options();
+  c.worker.abandon_grace = 200ms;
+  auto h = start(c);
+  auto submitter = std::make_unique<respawn::scoped_process>(rt);
+  submitter->send(h.manager, respawn::submit_task{task(7, "loop", "{}", submitter->self())});
+  ASSERT_TRUE(eventually([&] { return stats(h.manager).in_flight == 1; }));
+  me.send(h.manager, respawn::fence_task{7, me.self()});
+  EXPECT_FALSE(me.receive<respawn::task_fenced>(50ms).has_value()) << "fenced while the task still runs";
+  submitter.reset();  // the submitter dies; its task ignores cancels
+  auto fenced = me.receive<respawn::task_fenced>(patience);
+  ASSERT_TRUE(fenced.has_value()) << "the orphaned task was never ended";
+  EXPECT_EQ(fenced->id, 7u);
+  auto s = stats(h.manager);
+  EXPECT_EQ(s.in_flight, 0u);
+  EXPECT_EQ(s.workers_died, 1u) << "its worker was not killed";
+  // The slot is free: the replacement worker runs the next task.
+  me.send(h.manager, respawn::submit_task{task(8, "sum", R"({"n":3})", me.self())});
+  auto got = outcomes(1);
+  EXPECT_EQ(got[8].status, task_status::succeeded);
+  EXPECT_EQ(got[8].attempt, 1u);
+  stop(h);
+}
+
+TEST_F(pool, a_cancel_with_kill_after_kills_a_task_that_ignores_it) {
+  respawn::worker_pool_config c;
+  c.min_workers = 1;
+  c.max_workers = 1;
+  c.worker = options();
+  auto h = start(c);
+  me.send(h.manager, respawn::submit_task{task(1, "loop", "{}", me.self())});
+  ASSERT_TRUE(eventually([&] { return stats(h.manager).in_flight == 1; }));
+  me.send(h.manager, respawn::cancel_task{1, 100ms});
+  auto got = outcomes(1);
+  EXPECT_EQ(got[1].status, task_status::worker_died);
+  EXPECT_EQ(got[1].exit, respawn::worker_exit::cancelled);
+  stop(h);
+}
+
 TEST_F(pool, a_worker_process_under_a_supervisor_uses_its_restart_intensity) {
   respawn::supervisor_spec spec;
   spec.flags.intensity = 2;

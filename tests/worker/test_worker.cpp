@@ -18,8 +18,11 @@
 //                      progress 0.5, output {"x":1}, snapshot {"s":2}, then returns the snapshot it
 //                      was restored from (null if none)
 //   attempt            returns its attempt number
+//   bad_utf8           throws an exception whose what() is not valid UTF-8 (a Latin-1 file name):
+//                      the node must log the error, repaired, not crash on it
 #include <chrono>
 #include <csignal>
+#include <stdexcept>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -75,6 +78,9 @@ respawn::kind_registry test_kinds() {
     return restored ? *restored : nlohmann::json(nullptr);
   });
   kinds.add("attempt", [](respawn::task_context& ctx) -> nlohmann::json { return ctx.attempt(); });
+  kinds.add("bad_utf8", [](respawn::task_context&) -> nlohmann::json {
+    throw std::runtime_error("cannot open caf\xe9 \xff.txt");
+  });
   return kinds;
 }
 
