@@ -227,15 +227,31 @@ std::size_t insert_job(sqlite_connection& db, const jobs::job_state& state,
   return text.state.size();
 }
 
-// Rewrites the job's row: its small derived state only, never its request (F9). Returns the
-// row's JSON size.
-std::size_t update_job(sqlite_connection& db, const jobs::job_state& state,
+// Rewrites the job's row: its small derived state only, never its request (F9). When the status
+// did not change (progress, output, snapshot, input: most events), the statement does not name
+// the status or finished_at_us, so SQLite leaves the four indexes on them alone: an event then
+// writes its own row and the job's row, and nothing else. Returns the row's JSON size.
+std::size_t update_job(sqlite_connection& db, const jobs::job_state& state, bool status_changed,
                        std::uint64_t output_bytes, std::int64_t now_us,
                        sqlite_job_store_text& text) {
+  write_state_json(text.state, state);
+  if (!status_changed) {
+    auto s = db.prepare(
+        "UPDATE jobs SET attempts = ?2, last_sequence = ?3, updated_at_us = ?4, retry_at_us = ?5, "
+        "output_bytes = ?6, state = ?7 WHERE id = ?1");
+    s->bind(1, static_cast<std::int64_t>(state.id))
+        .bind(2, std::int64_t{state.attempts})
+        .bind(3, static_cast<std::int64_t>(state.last_sequence))
+        .bind(4, jobs::to_microseconds(state.updated_at))
+        .bind(5, retry_at_column(state))
+        .bind(6, static_cast<std::int64_t>(output_bytes))
+        .bind_static(7, std::string_view(text.state));
+    s->step();
+    return text.state.size();
+  }
   auto s = db.prepare(
       "UPDATE jobs SET status = ?2, attempts = ?3, last_sequence = ?4, updated_at_us = ?5, "
       "retry_at_us = ?6, finished_at_us = ?7, output_bytes = ?8, state = ?9 WHERE id = ?1");
-  write_state_json(text.state, state);
   s->bind(1, static_cast<std::int64_t>(state.id))
       .bind_static(2, jobs::to_string(state.status))
       .bind(3, std::int64_t{state.attempts})
@@ -640,10 +656,8 @@ bool sqlite_job_store::maintain(bool idle) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "respawn store: maintenance of %s failed (retried later): %s\n",
                  options_.path.c_str(), e.what());
-    sqlite_connection& db = memory ? *writer_db_ : *maintenance_db_;
-    if (maintenance_db_ || memory) {
-      if (db.in_transaction()) db.exec_unfaulted("ROLLBACK");
-    }
+    sqlite_connection* db = memory ? writer_db_.get() : maintenance_db_.get();
+    if (db != nullptr && db->in_transaction()) db->exec_unfaulted("ROLLBACK");
     return false;
   }
   return more;
@@ -1113,6 +1127,7 @@ void sqlite_job_store::append_async(std::vector<jobs::event> events, append_call
     // First the fold and the caps (which may refuse the append: nothing is written yet), with
     // every payload's JSON, then the writes.
     std::vector<job_id> order;  // jobs whose rows this write rewrites, once each
+    std::vector<jobs::job_status> status_before;  // theirs before this write
     auto& payloads = scope.text.payloads;
     if (payloads.size() < appended.size()) payloads.resize(appended.size());
     for (std::size_t i = 0; i < appended.size(); ++i) {
@@ -1130,6 +1145,7 @@ void sqlite_job_store::append_async(std::vector<jobs::event> events, append_call
         }
         entry = &scope.own.emplace(e.job, std::move(base)).first->second;
         order.push_back(e.job);
+        status_before.push_back(entry->state.status);
       }
       if (auto error = jobs::apply(entry->state, e)) {
         throw write_failure{{store_errc::invalid_transition, error->message}};
@@ -1154,9 +1170,10 @@ void sqlite_job_store::append_async(std::vector<jobs::event> events, append_call
       const jobs::event& e = appended[i];
       insert_event_text(db, e.job, e.sequence, e.time, e.type, payloads[i]);
     }
-    for (job_id id : order) {
-      job_entry& entry = *scope.find_own(id);
-      entry.bytes = update_job(db, entry.state, entry.output_bytes, scope.now_us, scope.text) +
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      job_entry& entry = *scope.find_own(order[j]);
+      entry.bytes = update_job(db, entry.state, entry.state.status != status_before[j],
+                               entry.output_bytes, scope.now_us, scope.text) +
                     entry_overhead;
     }
   };
