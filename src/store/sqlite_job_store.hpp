@@ -11,6 +11,10 @@
 // other writes run again, each in its own savepoint (docs/store.md, "Group commit"). Reads use a
 // second connection (WAL lets it read while the writer writes) and see only committed
 // transactions; a third one may checkpoint the WAL in the background (checkpoint_pages).
+//
+// Between its transactions the writer runs maintenance (docs/store.md, "Retention"): finished jobs
+// past their TTL deleted in small transactions, incremental vacuum, a TRUNCATE checkpoint when
+// idle. Unreadable rows are quarantined rather than failing a read ("Quarantine").
 #pragma once
 
 #include <atomic>
