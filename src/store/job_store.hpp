@@ -58,6 +58,10 @@ struct job_filter {
 struct job_page {
   std::vector<jobs::job_state> jobs{};
   std::optional<job_id> next_after_id{};  // set when the page is full: there may be more
+  // Jobs the page met whose stored state is unreadable: skipped (not in `jobs`), logged once and
+  // quarantined by the backend, never an error of the whole page (docs/store.md, "Quarantine").
+  // They count towards the page's limit, so that keyset pagination goes past them.
+  std::vector<job_id> quarantined{};
 };
 
 using submit_callback = std::function<void(store_result<std::vector<submit_outcome>>)>;

@@ -9,7 +9,7 @@
 
 namespace respawn::store {
 
-inline constexpr int sqlite_schema_version = 3;
+inline constexpr int sqlite_schema_version = 4;
 
 // Creates the schema in a new database, migrates an older one, or checks an existing one's version.
 std::optional<store_error> prepare_sqlite_schema(sqlite_connection& db);

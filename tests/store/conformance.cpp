@@ -472,6 +472,25 @@ TEST_P(JobStoreConformance, TheStateRowIsAlwaysTheFoldOfTheLog) {
   for (job_id id : ids) EXPECT_EQ(jobs::fold(all_events(store(), id)), store().get(id).value());
 }
 
+// Job code may put any bytes in an error or an output (F24): the store keeps the event, with
+// invalid UTF-8 replaced (U+FFFD), instead of failing the append (which crashed the job process).
+TEST_P(JobStoreConformance, InvalidUtf8InAnEventIsStoredReplacedNotRefused) {
+  const job_id id = submit_one("ann", "sum");
+  advance(id, event_type::claimed);
+  const std::string bad = "cannot open /tmp/\xff\xfe.txt";
+  auto out = store().append({jobs::make_output(id, 3, t0, nlohmann::json{{"text", bad}})});
+  ASSERT_TRUE(out.ok()) << describe(out.error());
+  auto failed = store().append({jobs::make_attempt_failed(id, 4, t0, bad, t0 + 1s)});
+  ASSERT_TRUE(failed.ok()) << describe(failed.error());
+  auto state = store().get(id);
+  ASSERT_TRUE(state.ok()) << describe(state.error());
+  EXPECT_EQ(state.value().status, job_status::failed);
+  EXPECT_EQ(state.value().last_error, "cannot open /tmp/\xEF\xBF\xBD\xEF\xBF\xBD.txt");
+  const auto log = all_events(store(), id);
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[2].payload.at("chunk").at("text"), "cannot open /tmp/\xEF\xBF\xBD\xEF\xBF\xBD.txt");
+}
+
 TEST_P(JobStoreConformance, AcknowledgedWritesSurviveReopening) {
   if (!GetParam().durable) GTEST_SKIP() << "not a durable backend";
   const job_id a = submit_one("ann", "sum", "key-9");

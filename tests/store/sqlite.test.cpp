@@ -39,40 +39,9 @@ TEST(SqliteStore, UsesWalModeAndRecordsItsSchemaVersion) {
     EXPECT_EQ(store.value()->options().synchronous, sqlite_options::synchronous_mode::full);
   }
   EXPECT_EQ(pragma(path, "journal_mode"), "wal");
-  EXPECT_EQ(pragma(path, "user_version"), "3");
-}
-
-// A version-1 file (as the previous release wrote it): its unfinished-jobs index is rebuilt with
-// the version-2 condition, its jobs stay readable and writable.
-TEST(SqliteStore, MigratesAVersionOneDatabase) {
-  testing::temp_dir dir;
-  const std::string path = (dir.path() / "jobs.db").string();
-  job_id id = 0;
-  {
-    auto store = sqlite_job_store::open({.path = path});
-    ASSERT_TRUE(store.ok());
-    id = store.value()->allocate_id().value();
-    ASSERT_TRUE(store.value()->submit({{.id = id, .request = {.user = "ann", .kind = "noop"}, .time = t0}}).ok());
-  }
-  {  // back to version 1's index and version number
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(db,
-                           "DROP INDEX jobs_unfinished; CREATE INDEX jobs_unfinished ON jobs (id) "
-                           "WHERE status IN ('queued', 'running', 'failed'); DROP INDEX jobs_by_user_status; "
-                           "PRAGMA user_version = 1;",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
-  auto store = sqlite_job_store::open({.path = path});
-  ASSERT_TRUE(store.ok()) << store.error().message;
-  EXPECT_EQ(pragma(path, "user_version"), "3");
-  auto unfinished = store.value()->list_unfinished(0, 10);
-  ASSERT_TRUE(unfinished.ok()) << unfinished.error().message;
-  ASSERT_EQ(unfinished.value().jobs.size(), 1u);
-  EXPECT_EQ(unfinished.value().jobs[0].id, id);
-  EXPECT_TRUE(store.value()->append({jobs::make_claimed(id, 2, t0, 1)}).ok());
+  EXPECT_EQ(pragma(path, "user_version"), "4");
+  // Set before the first table, so that retention's freed pages can go back to the file system.
+  EXPECT_EQ(pragma(path, "auto_vacuum"), "2");
 }
 
 TEST(SqliteStore, RefusesADatabaseWithANewerSchema) {
