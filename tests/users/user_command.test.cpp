@@ -86,3 +86,37 @@ TEST(UserCommand, DataDirComesFromTheEnvironment) {
 
 }  // namespace
 }  // namespace respawn::users
+
+namespace respawn::users {
+namespace {
+
+// Issue 12 (F16): `add --expires`, `token`, `list` with token ids and expiry, `revoke --token-id`.
+TEST(UserCommand, TokensExpireAreListedWithIdsAndAreRevokedOneByOne) {
+  temp_dir dir;
+  const std::string data = dir.path().string();
+  auto first = run({"add", "carol", "--expires", "30", "--data-dir", data});
+  ASSERT_EQ(first.code, exit_code::ok) << first.err;
+  auto second = run({"token", "carol", "--data-dir", data});
+  ASSERT_EQ(second.code, exit_code::ok) << second.err;
+  std::string first_token = first.out.substr(0, 36), second_token = second.out.substr(0, 36);
+  std::string first_id = token_sha256(first_token).substr(0, token_id_length);
+
+  auto listed = run({"list", "--data-dir", data});
+  ASSERT_EQ(listed.code, exit_code::ok);
+  EXPECT_NE(listed.out.find("USER\tTOKEN_ID\tCREATED_AT\tEXPIRES_AT\tREVOKED\n"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("carol\t" + first_id + "\t"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("\tnever\tno\n"), std::string::npos) << "the second token never expires";
+  EXPECT_EQ(listed.out.find(first_token), std::string::npos) << "a token is never shown again";
+
+  EXPECT_EQ(run({"revoke", "carol", "--token-id", first_id, "--data-dir", data}).code, exit_code::ok);
+  auto store = user_store::open(users_db_path(data));
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ(store.value()->authenticate(first_token), std::nullopt);
+  EXPECT_EQ(store.value()->authenticate(second_token), "carol");
+  EXPECT_EQ(run({"revoke", "carol", "--token-id", "ffffffffffff", "--data-dir", data}).code, exit_code::unknown_user);
+  EXPECT_EQ(run({"add", "dave", "--expires", "0", "--data-dir", data}).code, exit_code::usage);
+  EXPECT_EQ(run({"list", "--token-id", "x", "--data-dir", data}).code, exit_code::usage);
+}
+
+}  // namespace
+}  // namespace respawn::users
