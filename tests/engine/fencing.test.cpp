@@ -39,10 +39,11 @@ TEST_F(fencing, a_job_process_killed_mid_attempt_never_leaves_two_attempts_runni
   c.pool.worker.abandon_grace = 300ms;
   c.cancel_grace = 200ms;
   start_node(c);
-  auto r = request("ann", "loop");  // never returns, never looks at cancelled()
-  r.timeout_ms = 120000;            // far beyond the test: only a kill ends an attempt early
+  auto r = request("ann", "started_then_deaf");  // says it runs, then ignores cancels
+  r.timeout_ms = 120000;  // far beyond the test: only a kill ends an attempt early
   auto id = submit_one(r);
-  ASSERT_TRUE(eventually([&] { return state(id).status == job_status::running && pool().in_flight == 1; }));
+  // Running in its worker (a task still queued in the worker would just be dropped by a cancel).
+  ASSERT_TRUE(eventually([&] { return !state(id).progress.is_null() && pool().in_flight == 1; }));
   auto processes = job_processes();
   ASSERT_EQ(processes.size(), 1u);
 
@@ -60,7 +61,14 @@ TEST_F(fencing, a_job_process_killed_mid_attempt_never_leaves_two_attempts_runni
   EXPECT_FALSE(two_at_once);
   auto p = pool();
   EXPECT_EQ(p.in_flight, 1u);
-  EXPECT_GE(p.workers_died, 1u) << "the orphaned task's worker was not killed (its slot is not free)";
+  EXPECT_GE(p.workers_died, 1u) << "the orphaned task's worker was not killed (its slot is not free); log: " << [&] {
+    std::string text;
+    auto events = store_->events(id, 0, 100);
+    if (events.ok()) {
+      for (auto& e : events.value()) text += nlohmann::json(e).dump() + "\n";
+    }
+    return text + "workers " + std::to_string(p.workers) + " started " + std::to_string(p.workers_started);
+  }();
 
   // And a cancel ends a task that ignores it: its worker is killed after cancel_grace.
   ASSERT_TRUE(rt_->call<bool>(handle_.dispatcher, respawn::engine::cancel_job{id}, patience).value());
@@ -78,10 +86,10 @@ TEST_F(fencing, a_cancelled_task_that_ignores_the_cancel_is_killed_after_cancel_
   auto c = config();
   c.cancel_grace = 100ms;
   start_node(c);
-  auto r = request("ann", "loop");
+  auto r = request("ann", "started_then_deaf");
   r.timeout_ms = 120000;
   auto id = submit_one(r);
-  ASSERT_TRUE(eventually([&] { return state(id).status == job_status::running && pool().in_flight == 1; }));
+  ASSERT_TRUE(eventually([&] { return !state(id).progress.is_null() && pool().in_flight == 1; }));
   ASSERT_TRUE(rt_->call<bool>(handle_.dispatcher, respawn::engine::cancel_job{id}, patience).value());
   respawn::jobs::job_state s;
   ASSERT_TRUE(eventually([&] {

@@ -197,8 +197,8 @@ TEST_F(pool, a_dead_submitters_task_is_killed_after_abandon_grace_and_only_then_
   c.worker.abandon_grace = 200ms;
   auto h = start(c);
   auto submitter = std::make_unique<respawn::scoped_process>(rt);
-  submitter->send(h.manager, respawn::submit_task{task(7, "loop", "{}", submitter->self())});
-  ASSERT_TRUE(eventually([&] { return stats(h.manager).in_flight == 1; }));
+  submitter->send(h.manager, respawn::submit_task{task(7, "started_then_deaf", "{}", submitter->self())});
+  ASSERT_TRUE(submitter->receive<respawn::task_event>(patience).has_value()) << "the task never started";
   me.send(h.manager, respawn::fence_task{7, me.self()});
   EXPECT_FALSE(me.receive<respawn::task_fenced>(50ms).has_value()) << "fenced while the task still runs";
   submitter.reset();  // the submitter dies; its task ignores cancels
@@ -222,8 +222,8 @@ TEST_F(pool, a_cancel_with_kill_after_kills_a_task_that_ignores_it) {
   c.max_workers = 1;
   c.worker = options();
   auto h = start(c);
-  me.send(h.manager, respawn::submit_task{task(1, "loop", "{}", me.self())});
-  ASSERT_TRUE(eventually([&] { return stats(h.manager).in_flight == 1; }));
+  me.send(h.manager, respawn::submit_task{task(1, "started_then_deaf", "{}", me.self())});
+  ASSERT_TRUE(me.receive<respawn::task_event>(patience).has_value()) << "the task never started";
   me.send(h.manager, respawn::cancel_task{1, 100ms});
   auto got = outcomes(1);
   EXPECT_EQ(got[1].status, task_status::worker_died);

@@ -18,6 +18,8 @@
 //                      progress 0.5, output {"x":1}, snapshot {"s":2}, then returns the snapshot it
 //                      was restored from (null if none)
 //   attempt            returns its attempt number
+//   started_then_deaf  reports progress 0 (so the node knows it runs), then sleeps 120 s ignoring
+//                      cancel: a task that only a kill ends
 //   bad_utf8           throws an exception whose what() is not valid UTF-8 (a Latin-1 file name):
 //                      the node must log the error, repaired, not crash on it
 #include <chrono>
@@ -78,6 +80,11 @@ respawn::kind_registry test_kinds() {
     return restored ? *restored : nlohmann::json(nullptr);
   });
   kinds.add("attempt", [](respawn::task_context& ctx) -> nlohmann::json { return ctx.attempt(); });
+  kinds.add("started_then_deaf", [](respawn::task_context& ctx) -> nlohmann::json {
+    ctx.progress(0.0);
+    sleep_regardless(std::chrono::seconds{120});
+    return nullptr;
+  });
   kinds.add("bad_utf8", [](respawn::task_context&) -> nlohmann::json {
     throw std::runtime_error("cannot open caf\xe9 \xff.txt");
   });
