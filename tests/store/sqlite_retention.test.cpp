@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "sqlite_file.hpp"
 #include "store/sqlite_job_store.hpp"
@@ -113,6 +114,25 @@ TEST(SqliteRetention, AnExpiredIdempotencyKeyMakesANewJob) {
   EXPECT_NE(second, first) << "past its TTL the key names no job: a retry is a new job";
   EXPECT_EQ(submit(store, "key-1"), second) << "and the key names the new job from then on";
   EXPECT_TRUE(store.get(first).ok()) << "the old job itself stays";
+}
+
+// Without maintain_now: the writer runs maintenance on its own once the interval has passed (the
+// condition is polled, with a deadline: the store offers no signal for it).
+TEST(SqliteRetention, MaintenanceRunsOnItsOwnWhenDue) {
+  test_clock clock;
+  auto opened = sqlite_job_store::open({.path = ":memory:", .finished_ttl = 1h,
+                                        .maintenance_interval = 1ms, .clock = clock.function()});
+  ASSERT_TRUE(opened.ok());
+  auto& store = *opened.value();
+  const job_id id = submit(store);
+  ASSERT_TRUE(store.append({jobs::make_cancelled(id, 2, t0)}).ok());
+  clock.advance(2h);
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (store.stats().jobs_deleted == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(store.stats().jobs_deleted, 1u);
+  EXPECT_EQ(store.get(id).error().code, store_errc::not_found);
 }
 
 // After maintenance on an idle store, the WAL is checkpointed and cut to nothing; the stats say
