@@ -98,6 +98,8 @@ class sqlite_job_store final : public job_store {
   sqlite_store_stats stats() const;  // thread-safe
   const sqlite_options& options() const { return options_; }
 
+  store_result<std::string> owner_of(job_id id) override;  // from the user_name column only
+
  private:
   // A job's committed state as the writer keeps it, with its request already in JSON: the
   // request never changes after the submission, so the state row's JSON reuses it.
