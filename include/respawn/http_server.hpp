@@ -44,7 +44,33 @@ struct server_config {
   std::chrono::milliseconds call_timeout{10000};       // an engine call past this: 503
   std::chrono::milliseconds stream_poll_interval{25};  // how often an open SSE stream reads the log
   std::chrono::milliseconds stream_keep_alive{15000};  // a ": keep-alive" comment after this silence
-  std::chrono::milliseconds idle_timeout{60000};       // a connection silent this long is closed
+  std::chrono::milliseconds idle_timeout{60000};       // a kept-alive connection silent this long is closed
+  // A request's headers must have arrived this long after its first byte (after the connection
+  // opened, for its first request): a client that opens connections and sends nothing, or a
+  // header a byte at a time, holds a connection this long, not idle_timeout.
+  std::chrono::milliseconds header_timeout{10000};
+  // Open connections, in all and from one client address (IPv4 or IPv6). A connection beyond
+  // either is closed as soon as it is accepted, so that idle sockets cannot use up the node's
+  // descriptors (the workers and SQLite need them too).
+  std::size_t max_connections = 512;
+  std::size_t max_connections_per_address = 64;
+  // Descriptors kept for everything else: start() lowers max_connections to the soft
+  // RLIMIT_NOFILE minus this, if that is less.
+  std::size_t fd_reserve = 128;
+  // Sizes, separate from max_body_bytes (the whole request): a job's args (JSON text) and a
+  // session input's data; larger: 413 args_too_large / input_too_large.
+  std::size_t max_args_bytes = 64 * 1024;
+  std::size_t max_input_bytes = 64 * 1024;
+  // A GET /v1/jobs page and one SSE write hold at most about this many bytes (and their count
+  // limit): the rest is on the next page (next_after_id) or the next write. One job or event is
+  // always sent whole, even if larger.
+  std::size_t max_page_bytes = 1 << 20;
+  // Open event streams, in all and per user; beyond: 429 too_many_streams.
+  std::size_t streams_max = 256;
+  std::size_t streams_per_user_max = 32;
+  // An open stream checks its bearer token again this often, and ends when the token no longer
+  // names its user (revoked, expired).
+  std::chrono::milliseconds stream_reauthenticate_interval{1000};
   // What GET shows as max_attempts for a job submitted without one (the engine's retry policy's
   // attempts_max; the engine stores 0 for "the default").
   std::uint32_t default_max_attempts = 5;

@@ -24,8 +24,9 @@ const char* client_usage() {
          "       respawn jobs [--state S] [--kind K] [--limit N] [--after-id N]\n"
          "       respawn cancel ID\n"
          "       respawn input ID SEQ [DATA] [--end]   (a session job's input; DATA is JSON or text)\n"
-         "every command also takes --server URL (http://127.0.0.1:8080), --token T and\n"
-         "--retry-for SECONDS (300; 0: retry forever); see docs/cli.md\n";
+         "every command also takes --server URL (http://127.0.0.1:8080), --token-file PATH\n"
+         "(or RESPAWN_TOKEN; --token T shows the token in ps) and --retry-for SECONDS (300;\n"
+         "0: retry forever); see docs/cli.md\n";
 }
 
 nlohmann::json parse_arg_value(const std::string& text) {
@@ -94,12 +95,13 @@ std::variant<command_line, usage_error> parse_command_line(int argc, char** argv
       return std::nullopt;
     };
     std::optional<usage_error> problem;
-    if (name == "--server" || name == "--token" || (name == "--journal" && submit) ||
+    if (name == "--server" || name == "--token" || name == "--token-file" || (name == "--journal" && submit) ||
         (jobs && (name == "--state" || name == "--kind"))) {
       auto v = value();
       if (!v || v->empty()) return usage_error{name + " needs a value"};
       auto& into = name == "--server"    ? c.server
                    : name == "--token"   ? c.token
+                   : name == "--token-file" ? c.token_file
                    : name == "--journal" ? c.journal
                    : name == "--state"   ? c.state
                                          : c.kind_filter;

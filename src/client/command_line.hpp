@@ -15,7 +15,8 @@ struct command_line {
   std::string command;  // submit, watch, jobs, cancel, input
   // connection: flags win over the environment and the config file (settings.hpp)
   std::optional<std::string> server{};
-  std::optional<std::string> token{};
+  std::optional<std::string> token{};       // --token: visible to every local user in `ps`
+  std::optional<std::string> token_file{};  // --token-file PATH: its first line (not in `ps`)
   std::optional<std::string> journal{};
   std::optional<std::int64_t> retry_for_s{};  // give up on an unreachable server after this; 0: never
   // submit

@@ -111,6 +111,12 @@ std::variant<settings, usage_error> resolve_settings(const command_line& c, cons
   if (c.token) {
     s.token = *c.token;
     s.token_source = "--token";
+  } else if (c.token_file) {
+    // A token in a file stays out of `ps` (--token does not): the way to give one per command.
+    auto line = first_line_of(*c.token_file);
+    if (!line) return usage_error{"--token-file " + *c.token_file + ": cannot read a token from its first line"};
+    s.token = *line;
+    s.token_source = *c.token_file;
   } else if (auto e = env("RESPAWN_TOKEN")) {
     s.token = *e;
     s.token_source = "RESPAWN_TOKEN";

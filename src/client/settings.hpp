@@ -43,8 +43,9 @@ std::string config_file_path(const environment& env);
 std::string default_journal_path(const environment& env);
 
 // Server: --server, RESPAWN_SERVER, "server" in the config file, default_server.
-// Token: --token, RESPAWN_TOKEN, "token" in the config file, then the local node's demo token
-// (the first line of $RESPAWN_DATA_DIR/demo.token or ./respawn-data/demo.token), if any.
+// Token: --token, --token-file (its first line), RESPAWN_TOKEN, "token" in the config file, then
+// the local node's demo token (the first line of $RESPAWN_DATA_DIR/demo.token or
+// ./respawn-data/demo.token), if any.
 // Journal: --journal, default_journal_path. A config file that exists but is not a JSON object
 // of strings is a usage error.
 std::variant<settings, usage_error> resolve_settings(const command_line& c, const environment& env);

@@ -4,12 +4,14 @@
 #include "sse_parser.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 namespace respawn::client {
 
 std::vector<sse_event> sse_parser::feed(std::string_view piece) {
   std::vector<sse_event> out;
   for (char c : piece) {
+    if (error_) break;
     if (after_cr_) {
       after_cr_ = false;
       if (c == '\n') continue;  // the LF of a CR LF that a piece boundary split
@@ -18,11 +20,21 @@ std::vector<sse_event> sse_parser::feed(std::string_view piece) {
       after_cr_ = c == '\r';
       line(line_, out);
       line_.clear();
+    } else if (line_.size() >= max_bytes_) {
+      fail("the event stream sent a line longer than " + std::to_string(max_bytes_) + " bytes");
     } else {
       line_ += c;
     }
   }
   return out;
+}
+
+void sse_parser::fail(std::string why) {
+  error_ = std::move(why);
+  line_.clear();
+  line_.shrink_to_fit();
+  data_.clear();
+  data_.shrink_to_fit();
 }
 
 void sse_parser::line(std::string_view text, std::vector<sse_event>& out) {
@@ -47,6 +59,9 @@ void sse_parser::line(std::string_view text, std::vector<sse_event>& out) {
   std::string_view value = colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
   if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   if (field == "data") {
+    if (data_.size() + value.size() + 1 > max_bytes_) {
+      return fail("the event stream sent an event with more than " + std::to_string(max_bytes_) + " bytes of data");
+    }
     data_.append(value);
     data_ += '\n';
   } else if (field == "event") {
@@ -57,8 +72,12 @@ void sse_parser::line(std::string_view text, std::vector<sse_event>& out) {
       id_set_ = true;
     }
   } else if (field == "retry") {
+    // Digits only, as the standard says; from_chars, not stoll: a value past int64 is ignored
+    // rather than thrown (an exception nothing caught ended the client).
     if (!value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      retry_ms_ = std::stoll(std::string(value));
+      std::int64_t ms = 0;
+      auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), ms);
+      if (error == std::errc{} && end == value.data() + value.size()) retry_ms_ = ms;
     }
   }
   // any other field is ignored, as the standard says

@@ -1,6 +1,7 @@
 // watch: see watch.hpp.
 #include "watch.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "event_display.hpp"
@@ -9,6 +10,9 @@
 
 namespace respawn::client {
 namespace {
+
+// An error answer's body is kept up to this size for its message (a server could send any amount).
+constexpr std::size_t error_body_max_bytes = 64 * 1024;
 
 std::optional<std::int64_t> as_number(const std::string& text) {
   std::int64_t n = 0;
@@ -49,10 +53,11 @@ int follow_events(api_client& api, std::int64_t job_id) {
         },
         [&](std::string_view piece) {
           if (head.status != 200) {
-            error_body.append(piece);
-            return true;
+            error_body.append(piece.substr(0, error_body_max_bytes - std::min(error_body_max_bytes, error_body.size())));
+            return error_body.size() < error_body_max_bytes;
           }
-          for (const auto& event : parser.feed(piece)) {
+          auto events = parser.feed(piece);
+          for (const auto& event : events) {
             if (last_id && !event.id.empty() && already_seen(event.id, *last_id)) continue;
             if (!event.id.empty()) last_id = event.id;
             got_event = true;
@@ -62,9 +67,15 @@ int follow_events(api_client& api, std::int64_t job_id) {
               return false;  // the server closes after it anyway
             }
           }
-          return true;
+          return !parser.error();  // a line or an event past the parser's bound: stop reading
         });
     if (final_state) return exit_code_for_final_state(*final_state);
+    if (parser.error()) {
+      // Resuming would meet the same oversized event again: give up on the stream, say why.
+      display.clear_line();
+      context.err << "respawn: job " << job_id << ": " << *parser.error() << "\n";
+      return exit_code::error;
+    }
     if (got_event) api.succeeded();
 
     std::string why;

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "respawn/jobs/fold.hpp"
+#include "respawn/jobs/json_limits.hpp"
 #include "respawn/runtime.hpp"
 #include "runtime_gate.hpp"
 #include "valid_utf8.hpp"
@@ -13,8 +14,8 @@ namespace respawn::engine::detail {
 namespace {
 
 nlohmann::json parse_or_text(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(text) : j;
+  auto j = jobs::parse_json(text);  // depth-limited (F1): a deeper value is kept as its text
+  return j.ok() ? std::move(j).value() : nlohmann::json(text);
 }
 
 }  // namespace

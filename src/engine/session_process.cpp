@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "respawn/jobs/fold.hpp"
+#include "respawn/jobs/json_limits.hpp"
 #include "respawn/runtime.hpp"
 #include "valid_utf8.hpp"
 
@@ -25,8 +26,8 @@ session_reply refuse(std::string code, std::string message) {
 }
 
 nlohmann::json parse_or_text(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(text) : j;
+  auto j = jobs::parse_json(text);  // depth-limited (F1): a deeper value is kept as its text
+  return j.ok() ? std::move(j).value() : nlohmann::json(text);
 }
 
 }  // namespace

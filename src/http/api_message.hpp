@@ -3,6 +3,7 @@
 // sockets. http_server.cpp converts from and to Beast's messages at the edge.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,6 +37,13 @@ struct event_stream {
   // A session job's stream keeps the session running while it is open (docs/sessions.md);
   // closing the stream (the last copy of this pointer) detaches it.
   std::shared_ptr<engine::session_attachment> attachment{};
+  // Its place under streams_max and streams_per_user_max; given back when the stream ends.
+  std::shared_ptr<void> slot{};
+  // Who opened it, with which token: the token is checked again every
+  // stream_reauthenticate_interval, and the stream ends once it no longer names `user` (F17).
+  std::string user{};
+  std::string token{};
+  std::chrono::steady_clock::time_point authenticated_at{};
 };
 
 struct api_response {
@@ -54,6 +62,8 @@ struct stream_poll {
   bool finished = false;
   bool more = false;    // the page was full: poll again at once
   bool failed = false;  // the store failed: close the stream (the client resumes with Last-Event-ID)
+  bool revoked = false;  // the stream's token no longer names its user: close the stream
+  std::chrono::steady_clock::time_point authenticated_at{};  // when the token was last found good
 };
 
 }  // namespace respawn::http

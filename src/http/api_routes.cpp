@@ -3,14 +3,17 @@
 // api_error (api_error.hpp): nothing here may crash the node because a client sent garbage.
 #include "api_routes.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <thread>
 #include <variant>
 
 #include "job_json.hpp"
 #include "request_target.hpp"
+#include "respawn/jobs/json_limits.hpp"
 #include "respawn/engine.hpp"
 #include "respawn/runtime.hpp"
 #include "store/job_store.hpp"
@@ -21,6 +24,9 @@ namespace {
 
 constexpr std::size_t list_limit_max = 1000;
 constexpr std::size_t list_limit_default = 100;
+// Jobs and events are read from the store this many at a time while a page fills up to its byte
+// budget (max_page_bytes), so that a page of large jobs is not parsed whole before it is cut.
+constexpr std::size_t store_chunk = 32;
 constexpr std::size_t idempotency_key_max_bytes = 255;
 // How long a cancel waits for its effect to be durable before answering with the job as stored.
 constexpr std::chrono::milliseconds cancel_settle_max{1000};
@@ -44,6 +50,14 @@ std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// An id or event sequence: the store keeps them as SQLite's signed 64-bit integers, so a larger
+// number would wrap negative there and mean "from the start" (review F19). nullopt instead.
+std::optional<std::uint64_t> parse_position(std::string_view text) {
+  auto value = parse_unsigned(text);
+  if (!value || *value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
   return value;
 }
 
@@ -97,14 +111,26 @@ struct routes_context {
   const server_config& config;
   respawn::pid dispatcher;
   store::job_store& store;
+  slot_count& streams;
   std::string user;
+  std::string token;
 };
 
 // A job of this user, or 404: another user's job is indistinguishable from a missing one, so
 // that ids reveal nothing about other users.
+//
+// The owner is read first, from its own column, and the row is loaded only for its owner: loading
+// and parsing another user's whole row (up to max_body_bytes of args) before the comparison made
+// the 404 slower for existing jobs, an oracle on other users' jobs and their sizes (review F18).
 std::variant<jobs::job_state, api_error> owned_job(const routes_context& c, std::string_view id_text) {
-  auto id = parse_unsigned(id_text);
+  auto id = parse_position(id_text);
   if (!id || *id == 0) return not_found("no job " + std::string{id_text});
+  auto owner = c.store.owner_of(*id);
+  if (!owner.ok()) {
+    if (owner.error().code == store::store_errc::not_found) return not_found("no job " + std::string{id_text});
+    return store_failure(owner.error());
+  }
+  if (owner.value() != c.user) return not_found("no job " + std::string{id_text});
   auto job = c.store.get(*id);
   if (!job.ok()) {
     if (job.error().code == store::store_errc::not_found) return not_found("no job " + std::string{id_text});
@@ -115,12 +141,30 @@ std::variant<jobs::job_state, api_error> owned_job(const routes_context& c, std:
 }
 
 std::optional<api_error> parse_body(const api_request& request, nlohmann::json& out) {
-  out = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (out.is_discarded()) {
+  // Depth-limited (F1): a deeply nested body would overflow the stack when copied or dumped.
+  auto parsed = jobs::parse_json(request.body, jobs::json_depth_max);
+  if (!parsed.ok()) {
+    if (parsed.error().code == jobs::json_errc::too_deep) {
+      return bad_request("invalid_json", "the body is nested deeper than " +
+                                             std::to_string(jobs::json_depth_max) + " levels");
+    }
     return bad_request("invalid_json",
                        request.body.empty() ? "the body must be JSON, and is empty" : "the body is not valid JSON");
   }
+  out = std::move(parsed).value();
   if (!out.is_object()) return bad_request("invalid_json", "the body must be a JSON object");
+  return std::nullopt;
+}
+
+// A job's args, within max_args_bytes (as JSON text): the engine keeps them in memory while the
+// job is unfinished, and the store rewrites them with its state row (review F6).
+std::optional<api_error> check_args_size(const routes_context& c, const jobs::job_request& r, std::string_view where) {
+  auto bytes = r.args.dump().size();
+  if (bytes > c.config.max_args_bytes) {
+    return api_error{413, "args_too_large",
+                     std::string{where} + "args are " + std::to_string(bytes) + " bytes as JSON; at most " +
+                         std::to_string(c.config.max_args_bytes) + " are allowed"};
+  }
   return std::nullopt;
 }
 
@@ -179,7 +223,11 @@ api_response session_input(const routes_context& c, const api_request& request, 
   if (data == body.end() && !r.end) {
     return to_response(unprocessable("invalid_field", "data is required (any JSON value) unless end is true"));
   }
-  r.data = data == body.end() ? nlohmann::json(nullptr) : *data;
+  r.data = data == body.end() ? nlohmann::json(nullptr) : std::move(*data);
+  if (auto bytes = r.data.dump().size(); bytes > c.config.max_input_bytes) {
+    return to_response({413, "input_too_large", "data is " + std::to_string(bytes) + " bytes as JSON; at most " +
+                                                    std::to_string(c.config.max_input_bytes) + " are allowed"});
+  }
   if (jobs::is_final(job.status)) {
     return to_response({409, "job_finished", "job " + std::to_string(job.id) + " is " +
                                                  std::string{jobs::to_string(job.status)} + ": it takes no more input"});
@@ -216,6 +264,7 @@ api_response submit_one(const routes_context& c, const api_request& request) {
   if (auto e = parse_body(request, body)) return to_response(*e);
   jobs::job_request r;
   if (auto e = parse_job_request(body, "", r)) return to_response(*e);
+  if (auto e = check_args_size(c, r, "")) return to_response(*e);
   if (request.idempotency_key) {
     const auto& key = *request.idempotency_key;
     if (key.empty() || key.size() > idempotency_key_max_bytes) {
@@ -261,6 +310,7 @@ api_response submit_batch(const routes_context& c, const api_request& request) {
   for (std::size_t i = 0; i < list->size(); ++i) {
     auto where = "jobs[" + std::to_string(i) + "]: ";
     if (auto e = parse_job_request((*list)[i], where, requests[i])) return to_response(*e);
+    if (auto e = check_args_size(c, requests[i], where)) return to_response(*e);
     if (auto e = check_kind(c, requests[i], where)) return to_response(*e);
     requests[i].user = c.user;
   }
@@ -292,7 +342,7 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
     } else if (name == "kind") {
       if (!value.empty()) filter.kind = value;
     } else if (name == "after_id") {
-      auto id = parse_unsigned(value);
+      auto id = parse_position(value);
       if (!id) return to_response(unprocessable("invalid_parameter", "after_id must be a job id"));
       filter.after_id = *id;
     } else if (name == "limit") {
@@ -307,14 +357,41 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
                                        "unknown parameter \"" + name + "\" (known: state, kind, after_id, limit)"));
     }
   }
-  auto page = c.store.list(filter);
-  if (!page.ok()) return to_response(store_failure(page.error()));
-  nlohmann::json out;
-  out["jobs"] = nlohmann::json::array();
-  for (const auto& job : page.value().jobs) out["jobs"].push_back(job_to_json(job, c.config.default_max_attempts));
-  out["next_after_id"] =
-      page.value().next_after_id ? nlohmann::json(*page.value().next_after_id) : nlohmann::json(nullptr);
-  return json_response(200, out);
+  // The page ends at `limit` jobs or once it holds max_page_bytes, whichever comes first (a page
+  // of large jobs cost hundreds of MB: review F6); next_after_id says where the rest begins. The
+  // JSON is built as text, job by job, so that its size is known as it grows.
+  const std::size_t limit = filter.limit;
+  std::string jobs_text;
+  std::size_t count = 0;
+  std::optional<jobs::job_id> next_after_id;
+  bool full = false;
+  while (!full) {
+    filter.limit = std::min(store_chunk, limit - count);
+    auto page = c.store.list(filter);
+    if (!page.ok()) return to_response(store_failure(page.error()));
+    for (const auto& job : page.value().jobs) {
+      if (count > 0 && jobs_text.size() >= c.config.max_page_bytes) {
+        full = true;
+        break;
+      }
+      if (count > 0) jobs_text += ',';
+      jobs_text += job_to_json(job, c.config.default_max_attempts).dump();
+      ++count;
+      next_after_id = job.id;
+      filter.after_id = job.id;
+    }
+    if (!full && (!page.value().next_after_id || count == limit)) {
+      // The store has no more (a short chunk), or the count is reached: the store's own
+      // next_after_id says whether more may follow.
+      if (!page.value().next_after_id) next_after_id.reset();
+      break;
+    }
+  }
+  api_response r;
+  r.status = 200;
+  r.body = "{\"jobs\":[" + jobs_text + "],\"next_after_id\":" +
+           (next_after_id ? std::to_string(*next_after_id) : std::string{"null"}) + "}";
+  return r;
 }
 
 api_response cancel(const routes_context& c, std::string_view id_text) {
@@ -373,12 +450,16 @@ api_response open_events(const routes_context& c, const api_request& request, co
   // Last-Event-ID wins over ?after=: a browser's EventSource reconnects to the same URL with the
   // header, and the header is the newer position.
   if (request.last_event_id) {
-    auto seq = parse_unsigned(*request.last_event_id);
-    if (!seq) return to_response(bad_request("invalid_header", "Last-Event-ID must be an event id (a number)"));
+    auto seq = parse_position(*request.last_event_id);
+    if (!seq) {
+      return to_response(bad_request("invalid_header", "Last-Event-ID must be an event id (a number up to 2^63-1)"));
+    }
     stream.after_sequence = *seq;
   } else if (auto after = target.query.find("after"); after != target.query.end()) {
-    auto seq = parse_unsigned(after->second);
-    if (!seq) return to_response(unprocessable("invalid_parameter", "after must be an event id (a number)"));
+    auto seq = parse_position(after->second);
+    if (!seq) {
+      return to_response(unprocessable("invalid_parameter", "after must be an event id (a number up to 2^63-1)"));
+    }
     stream.after_sequence = *seq;
   }
   for (const auto& [name, value] : target.query) {
@@ -386,6 +467,19 @@ api_response open_events(const routes_context& c, const api_request& request, co
       return to_response(unprocessable("unknown_parameter", "unknown parameter \"" + name + "\" (known: after)"));
     }
   }
+  // Counted before a session is attached (attaching runs it): at most streams_per_user_max per
+  // user and streams_max in all, each an open connection and a poll (review F13).
+  auto taken = c.streams.try_take(c.user);
+  if (!taken.slot) {
+    auto limit = taken.why == slot_count::refusal::key_full
+                     ? std::to_string(c.streams.per_key_max()) + " event streams per user are open"
+                     : std::to_string(c.streams.total_max()) + " event streams are open on this server";
+    return to_response({429, "too_many_streams", limit + "; close one or try again later", "1"});
+  }
+  stream.slot = std::move(taken.slot);
+  stream.user = c.user;
+  stream.token = c.token;
+  stream.authenticated_at = std::chrono::steady_clock::now();
   if (jobs::is_final(job.status)) {
     stream.final_sequence = job.last_sequence;
   } else if (is_session_job(c, job)) {
@@ -408,7 +502,11 @@ api_response open_events(const routes_context& c, const api_request& request, co
 
 api_routes::api_routes(runtime& rt, const server_config& config, respawn::pid dispatcher,
                        std::shared_ptr<store::job_store> store)
-    : rt_{rt}, config_{config}, dispatcher_{dispatcher}, store_{std::move(store)} {}
+    : rt_{rt},
+      config_{config},
+      dispatcher_{dispatcher},
+      store_{std::move(store)},
+      streams_{slot_count::make(config.streams_max, config.streams_per_user_max)} {}
 
 respawn::pid api_routes::current_dispatcher() const {
   return resolve_dispatcher(rt_, config_.dispatcher_name, dispatcher_);
@@ -446,7 +544,7 @@ api_response api_routes::route(const api_request& request) const {
   if (!token) return to_response({401, "unauthorized", "an Authorization: Bearer TOKEN header is required"});
   auto user = config_.authenticate(*token);
   if (!user) return to_response({401, "unauthorized", "the bearer token is not valid"});
-  routes_context c{rt_, config_, current_dispatcher(), *store_, std::move(*user)};
+  routes_context c{rt_, config_, current_dispatcher(), *store_, *streams_, std::move(*user), std::move(*token)};
 
   if (s.size() < 2 || s[1] != "jobs" || s.size() > 4) return to_response(not_found("no route " + request.target));
   if (s.size() == 2) {
@@ -483,6 +581,19 @@ api_response api_routes::route(const api_request& request) const {
 stream_poll api_routes::poll(const event_stream& stream, std::size_t limit) const {
   stream_poll out;
   out.last_sequence = stream.after_sequence;
+  out.authenticated_at = stream.authenticated_at;
+  // A revoked or expired token ends the streams it opened too, not only its next request (F17).
+  if (!stream.token.empty()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - stream.authenticated_at >= config_.stream_reauthenticate_interval) {
+      auto user = config_.authenticate(stream.token);
+      if (!user || *user != stream.user) {
+        out.revoked = true;
+        return out;
+      }
+      out.authenticated_at = now;
+    }
+  }
   // A session's process that ended (a crash, a manager restart) is found again and re-attached.
   if (stream.attachment && !stream.attachment->keep()) {
     out.failed = true;  // the client resumes with Last-Event-ID
@@ -492,21 +603,34 @@ stream_poll api_routes::poll(const event_stream& stream, std::size_t limit) cons
     out.finished = true;
     return out;
   }
-  auto events = store_->events(stream.job, stream.after_sequence, limit);
-  if (!events.ok()) {
-    out.failed = true;
-    return out;
-  }
-  for (const auto& e : events.value()) {
-    out.text += sse_message(e, config_.default_max_attempts);
-    out.last_sequence = e.sequence;
-    if (e.type == jobs::event_type::succeeded || e.type == jobs::event_type::dead ||
-        e.type == jobs::event_type::cancelled) {
-      out.finished = true;  // nothing follows a final event (the store refuses it)
-      break;
+  // At most `limit` events and about max_page_bytes of text: one write's buffer per stream, so a
+  // log of large inputs or outputs cannot fill memory for every slow client (review F6). The
+  // rest follows at once (`more`).
+  std::size_t count = 0;
+  while (count < limit) {
+    auto chunk = std::min(store_chunk, limit - count);
+    auto events = store_->events(stream.job, out.last_sequence, chunk);
+    if (!events.ok()) {
+      out.failed = true;
+      return out;
     }
+    for (const auto& e : events.value()) {
+      if (count > 0 && out.text.size() >= config_.max_page_bytes) {
+        out.more = true;
+        return out;
+      }
+      out.text += sse_message(e, config_.default_max_attempts);
+      out.last_sequence = e.sequence;
+      ++count;
+      if (e.type == jobs::event_type::succeeded || e.type == jobs::event_type::dead ||
+          e.type == jobs::event_type::cancelled) {
+        out.finished = true;  // nothing follows a final event (the store refuses it)
+        return out;
+      }
+    }
+    if (events.value().size() < chunk) return out;  // the log's end, for now
   }
-  out.more = !out.finished && events.value().size() == limit;
+  out.more = true;  // `limit` events: there may be more
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "api_message.hpp"
+#include "slot_count.hpp"
 #include "respawn/http_server.hpp"  // server_config; declares runtime and store::job_store
 #include "respawn/pid.hpp"
 
@@ -34,6 +35,7 @@ class api_routes {
   const server_config& config_;
   respawn::pid dispatcher_;
   std::shared_ptr<store::job_store> store_;
+  std::shared_ptr<slot_count> streams_;  // open event streams, in all and per user
 };
 
 }  // namespace respawn::http

@@ -10,9 +10,14 @@
 // handler runs per connection and the connection's state is only touched on its strand.
 #include "respawn/http_server.hpp"
 
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <mutex>
@@ -34,6 +39,7 @@
 
 #include "api_error.hpp"
 #include "api_routes.hpp"
+#include "slot_count.hpp"
 #include "work_pool.hpp"
 
 namespace respawn::http {
@@ -62,11 +68,12 @@ struct server_parts {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, server_parts parts)
-      : stream_{std::move(socket)}, timer_{stream_.get_executor()}, parts_{parts} {}
+  // `slot`: this connection's place under max_connections; given back when the session ends.
+  session(tcp::socket socket, server_parts parts, std::shared_ptr<void> slot)
+      : stream_{std::move(socket)}, timer_{stream_.get_executor()}, parts_{parts}, slot_{std::move(slot)} {}
 
   void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(); });
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_request(true); });
   }
 
   // Closes the socket from outside the strand: only once no I/O thread runs (server::stop). Its
@@ -74,13 +81,34 @@ class session : public std::enable_shared_from_this<session> {
   void abort() { close_now(); }
 
  private:
-  void read_request() {
+  // Three deadlines (review F5): a kept-alive connection may wait idle_timeout for its next
+  // request's first byte; from that byte (from the accept, for a new connection) the headers
+  // must be in within header_timeout; the body then has idle_timeout. So a client that opens
+  // sockets and sends nothing, or headers a byte at a time, holds each for header_timeout only.
+  void read_request(bool fresh) {
     parser_.emplace();
     parser_->header_limit(header_limit_bytes);
     parser_->body_limit(parts_.config.max_body_bytes);
+    if (fresh || buffer_.size() > 0) return read_header();  // pipelined: the next one is here
     stream_.expires_after(parts_.config.idle_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    stream_.async_read_some(buffer_.prepare(header_limit_bytes),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec == asio::error::eof && self->buffer_.size() == 0) {
+                                return self->on_read(bhttp::error::end_of_stream);
+                              }
+                              if (ec) return self->on_read(ec);
+                              self->read_header();
+                            });
+  }
+  void read_header() {
+    stream_.expires_after(parts_.config.header_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec || self->parser_->is_done()) return self->on_read(ec);
+      self->stream_.expires_after(self->parts_.config.idle_timeout);
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code body_ec, std::size_t) { self->on_read(body_ec); });
+    });
   }
 
   void on_read(beast::error_code ec) {
@@ -145,7 +173,7 @@ class session : public std::enable_shared_from_this<session> {
       self->stream_.expires_never();
       if (ec) return self->close_now();
       if (!keep_alive) return self->linger();
-      self->read_request();
+      self->read_request(false);
     });
   }
 
@@ -171,9 +199,13 @@ class session : public std::enable_shared_from_this<session> {
 
   // A stream's client sends nothing more; a read that ends says it went away (EOF, reset) — at
   // once, not at the next write — so that a session job it was attached to pauses at once.
+  // The read is on the socket itself, not on the tcp_stream: the stream's deadline (armed by each
+  // write for a client that does not read) must not apply to it. Through the tcp_stream it took
+  // the deadline armed by the first write, which later writes never refresh (Beast skips a pending
+  // read), and every stream was cut at idle_timeout despite its keep-alives (review F7).
   void watch_client() {
     watching_ = true;
-    stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    stream_.socket().async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) {
         self->watching_ = false;
         return self->close_now();
@@ -234,8 +266,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_poll(stream_poll found) {
     if (!stream_.socket().is_open()) return;
-    if (found.failed) return close_now();
+    if (found.failed || found.revoked) return close_now();
     event_stream_->after_sequence = found.last_sequence;
+    event_stream_->authenticated_at = found.authenticated_at;
     poll_again_now_ = found.more;
     if (found.text.empty()) {
       if (found.finished) return linger();
@@ -258,8 +291,16 @@ class session : public std::enable_shared_from_this<session> {
   void linger() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(linger_max);
-    if (!watching_) drain();  // else the stream's watching read drains (one read at a time)
+    if (event_stream_) event_stream_->slot.reset();  // the stream has ended: it counts no more
+    if (!watching_) {
+      stream_.expires_after(linger_max);
+      return drain();
+    }
+    // The stream's watching read drains (one read at a time); it has no deadline of its own.
+    timer_.expires_after(linger_max);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->close_now();
+    });
   }
   void drain() {
     stream_.async_read_some(asio::buffer(drain_buffer_),
@@ -274,12 +315,16 @@ class session : public std::enable_shared_from_this<session> {
     timer_.cancel();
     stream_.socket().close(ignored);
     // Detached now, not when the last handler lets go of this connection.
-    if (event_stream_) event_stream_->attachment.reset();
+    if (event_stream_) {
+      event_stream_->attachment.reset();
+      event_stream_->slot.reset();
+    }
   }
 
   beast::tcp_stream stream_;
   asio::steady_timer timer_;
   server_parts parts_;
+  std::shared_ptr<void> slot_;
   beast::flat_buffer buffer_{};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_{};
   bhttp::response<bhttp::string_body> response_{};
@@ -306,6 +351,25 @@ void validate(const server_config& c) {
   if (c.stream_keep_alive.count() <= 0) fail("stream_keep_alive must be positive");
   if (c.call_timeout.count() <= 0) fail("call_timeout must be positive");
   if (c.idle_timeout.count() <= 0) fail("idle_timeout must be positive");
+  if (c.header_timeout.count() <= 0) fail("header_timeout must be positive");
+  if (c.max_connections == 0) fail("max_connections must be at least 1");
+  if (c.max_connections_per_address == 0) fail("max_connections_per_address must be at least 1");
+  if (c.max_args_bytes == 0) fail("max_args_bytes must be at least 1");
+  if (c.max_input_bytes == 0) fail("max_input_bytes must be at least 1");
+  if (c.max_page_bytes == 0) fail("max_page_bytes must be at least 1");
+  if (c.streams_max == 0) fail("streams_max must be at least 1");
+  if (c.streams_per_user_max == 0) fail("streams_per_user_max must be at least 1");
+  if (c.stream_reauthenticate_interval.count() <= 0) fail("stream_reauthenticate_interval must be positive");
+}
+
+// max_connections, lowered so that fd_reserve descriptors stay free for the workers' socket pairs
+// and pidfds and for SQLite (when descriptors ran out, workers could not be replaced: F5).
+std::size_t effective_max_connections(const server_config& c) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return c.max_connections;
+  auto soft = static_cast<std::size_t>(limit.rlim_cur);
+  std::size_t available = soft > c.fd_reserve ? soft - c.fd_reserve : soft / 2;
+  return std::max<std::size_t>(1, std::min(c.max_connections, available));
 }
 
 }  // namespace
@@ -314,21 +378,45 @@ struct server::impl {
   impl(runtime& rt, server_config c, respawn::pid dispatcher, std::shared_ptr<store::job_store> store)
       : config{std::move(c)}, routes{rt, config, dispatcher, std::move(store)} {}
 
+  // Accepts with accept4(SOCK_CLOEXEC) rather than Asio's accept, which leaves the descriptor
+  // inheritable until a later fcntl (a worker spawned in between would keep it: F4).
   void accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_wait(tcp::acceptor::wait_read, [this](beast::error_code ec) {
       if (!acceptor.is_open()) return;
-      if (!ec) {
-        auto s = std::make_shared<session>(std::move(socket), server_parts{config, routes, *pool});
-        remember(s);
-        s->start();
+      if (ec) return accept_later();
+      int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        admit(fd);
         return accept();
       }
-      // Out of descriptors, say: try again shortly rather than spin on the error.
-      accept_retry.expires_after(std::chrono::milliseconds{50});
-      accept_retry.async_wait([this](beast::error_code) {
-        if (acceptor.is_open()) accept();
-      });
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return accept();
+      accept_later();  // out of descriptors, say: try again shortly rather than spin on the error
     });
+  }
+  void accept_later() {
+    accept_retry.expires_after(std::chrono::milliseconds{50});
+    accept_retry.async_wait([this](beast::error_code) {
+      if (acceptor.is_open()) accept();
+    });
+  }
+
+  // A connection beyond max_connections (in all, or from its address) is closed at once: it
+  // costs a descriptor for microseconds, not until a timeout (review F5).
+  void admit(int fd) {
+    tcp::socket socket{asio::make_strand(ioc)};
+    beast::error_code ec;
+    socket.assign(acceptor.local_endpoint(ec).protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    auto remote = socket.remote_endpoint(ec);
+    if (ec) return;  // already gone; the socket closes with it
+    auto taken = connections->try_take(remote.address().to_string());
+    if (!taken.slot) return;  // the socket closes here
+    auto s = std::make_shared<session>(std::move(socket), server_parts{config, routes, *pool}, std::move(taken.slot));
+    remember(s);
+    s->start();
   }
 
   // Every session, so that stop() can close their sockets: stopping the io_context alone would
@@ -346,6 +434,7 @@ struct server::impl {
 
   server_config config;
   api_routes routes;
+  std::shared_ptr<slot_count> connections{};  // set by start()
   std::mutex sessions_mutex{};
   std::vector<std::weak_ptr<session>> sessions{};
   std::size_t sessions_sweep_at = 64;
@@ -376,11 +465,21 @@ void server::start() {
   auto& s = *impl_;
   if (s.started) throw std::logic_error{"respawn::http::server: started twice"};
   tcp::endpoint endpoint{asio::ip::make_address(s.config.address), s.config.port};
-  s.acceptor.open(endpoint.protocol());
+  // Opened here with SOCK_CLOEXEC, so that no worker process inherits the listening socket (F4).
+  int fd = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_TCP);
+  if (fd < 0) throw boost::system::system_error{errno, boost::system::system_category(), "socket"};
+  beast::error_code ec;
+  s.acceptor.assign(endpoint.protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    throw boost::system::system_error{ec, "assign"};
+  }
+  s.acceptor.native_non_blocking(true);  // accept4 after a wait must not block on a vanished client
   s.acceptor.set_option(asio::socket_base::reuse_address(true));
   s.acceptor.bind(endpoint);
   s.acceptor.listen(asio::socket_base::max_listen_connections);
   s.port = s.acceptor.local_endpoint().port();
+  s.connections = slot_count::make(effective_max_connections(s.config), s.config.max_connections_per_address);
   s.pool.emplace(s.config.handler_threads, s.config.pending_max);
   s.work.emplace(s.ioc.get_executor());
   s.started = true;

@@ -98,6 +98,15 @@ class job_store {
   // Synchronous forms: return once the write is durable (or failed).
   store_result<std::vector<submit_outcome>> submit(std::vector<submission> batch);
   store_result<committed> append(std::vector<jobs::event> events);
+
+  // The user who owns job `id` (not_found if there is none), read without loading the job's
+  // state: the HTTP API checks ownership before it reads a whole row (review F18). The default
+  // loads the state; a store with an owner column answers from it.
+  virtual store_result<std::string> owner_of(job_id id) {
+    auto job = get(id);
+    if (!job.ok()) return job.error();
+    return std::move(job).value().request.user;
+  }
 };
 
 }  // namespace respawn::store

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "respawn/jobs/fold.hpp"
+#include "respawn/jobs/json_limits.hpp"
 #include "store/sqlite_schema.hpp"
 
 namespace respawn::store {
@@ -66,7 +67,7 @@ void configure_writer(sqlite_connection& db, const sqlite_options& options) {
 }
 
 jobs::job_state parse_state(const std::string& text) {
-  return nlohmann::json::parse(text).get<jobs::job_state>();
+  return jobs::parse_stored_json(text).get<jobs::job_state>();
 }
 
 // nlohmann's dump, with invalid UTF-8 replaced (U+FFFD) instead of thrown: a job's error string
@@ -1052,7 +1053,7 @@ void sqlite_job_store::submit_async(std::vector<submission> batch, submit_callba
             } else {
               existing = id;
               try {
-                existing_request = nlohmann::json::parse(q->column_text(2)).get<jobs::job_request>();
+                existing_request = jobs::parse_stored_json(q->column_text(2)).get<jobs::job_request>();
               } catch (const std::exception&) {
                 existing_request.reset();  // unreadable: no request can be the same as it
               }
@@ -1272,7 +1273,7 @@ store_result<std::vector<jobs::event>> sqlite_job_store::events(job_id id,
                                     .sequence = sequence,
                                     .time = jobs::from_microseconds(s->column_int64(1)),
                                     .type = *type,
-                                    .payload = nlohmann::json::parse(s->column_text(3))});
+                                    .payload = jobs::parse_stored_json(s->column_text(3))});
         } catch (const std::exception& e) {
           quarantine(id, sequence, e.what());
         }
@@ -1339,6 +1340,15 @@ store_result<job_page> sqlite_job_store::list_unfinished(job_id after_id, std::s
     }
     if (rows == limit) page.next_after_id = last;
     return page;
+  });
+}
+
+store_result<std::string> sqlite_job_store::owner_of(job_id id) {
+  return read([&](sqlite_connection& db) -> store_result<std::string> {
+    auto s = db.prepare("SELECT user_name FROM jobs WHERE id = ?1");
+    s->bind(1, static_cast<std::int64_t>(id));
+    if (!s->step()) return store_error{store_errc::not_found, "no job " + std::to_string(id)};
+    return s->column_text(0);
   });
 }
 

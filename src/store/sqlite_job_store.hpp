@@ -139,6 +139,8 @@ class sqlite_job_store final : public job_store {
   void maintain_now();
   const sqlite_options& options() const { return options_; }
 
+  store_result<std::string> owner_of(job_id id) override;  // from the user_name column only
+
  private:
   // A job's committed state as the writer keeps it. Its request is left empty: it is stored
   // once, at the submission, and an append needs nothing of it.

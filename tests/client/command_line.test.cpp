@@ -194,6 +194,21 @@ TEST_F(Settings, HomeIsTheFallbackForConfigAndJournal) {
   EXPECT_TRUE(std::holds_alternative<settings>(resolve_settings(ok({"jobs"}), env_of({}))));
 }
 
+TEST_F(Settings, ATokenFileKeepsTheTokenOutOfTheCommandLine) {
+  std::filesystem::create_directories(dir.path());
+  auto file = (dir.path() / "my.token").string();
+  std::ofstream(file) << "file-flag-token\nignored second line\n";
+  auto vars = base();
+  vars["RESPAWN_TOKEN"] = "env-token";
+  auto s = resolve(ok({"jobs", "--token-file", file}), vars);  // the flag beats the environment
+  EXPECT_EQ(s.token, "file-flag-token");
+  EXPECT_EQ(s.token_source, file);
+  // A file that does not exist or has no token is a usage error, not a request without a token.
+  auto missing = resolve_settings(ok({"jobs", "--token-file", file + ".nope"}), env_of(base()));
+  EXPECT_TRUE(std::holds_alternative<usage_error>(missing));
+  EXPECT_NE(std::string{client_usage()}.find("--token-file"), std::string::npos);
+}
+
 TEST_F(Settings, ABadConfigFileIsAUsageError) {
   write_config("{not json");
   EXPECT_TRUE(std::holds_alternative<usage_error>(resolve_settings(ok({"jobs"}), env_of(base()))));

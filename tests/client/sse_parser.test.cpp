@@ -78,5 +78,40 @@ TEST(SseParser, AColonInTheValueStays) {
   EXPECT_EQ(events[0].data, "a: b\n two spaces");
 }
 
+TEST(SseParser, ARetryPastInt64IsIgnoredNotThrown) {
+  sse_parser p;
+  EXPECT_NO_THROW(p.feed("retry: 99999999999999999999999999\n\n"));
+  EXPECT_EQ(p.retry_ms(), std::nullopt);
+  p.feed("retry: 1500\n\nretry: 1x\n\n");
+  EXPECT_EQ(p.retry_ms(), 1500);
+  EXPECT_FALSE(p.error());
+}
+
+TEST(SseParser, ALineLongerThanTheBoundStopsItWithAnError) {
+  sse_parser p{64};
+  auto events = p.feed("id: 1\ndata: ok\n\n");
+  ASSERT_EQ(events.size(), 1u);
+  // A line that never ends, in pieces: the buffer stops at the bound.
+  for (int i = 0; i < 100; ++i) p.feed(std::string(10, 'x'));
+  ASSERT_TRUE(p.error());
+  EXPECT_NE(p.error()->find("64 bytes"), std::string::npos) << *p.error();
+  EXPECT_TRUE(p.feed("\n\nid: 2\ndata: late\n\n").empty());  // stopped for good
+  EXPECT_EQ(p.last_event_id(), "1");
+}
+
+TEST(SseParser, AnEventWhoseDataPassesTheBoundStopsItWithAnError) {
+  sse_parser p{64};
+  std::string many;
+  for (int i = 0; i < 20; ++i) many += "data: 0123456789\n";  // short lines, a long event
+  auto events = p.feed(many + "\n");
+  EXPECT_TRUE(events.empty());
+  ASSERT_TRUE(p.error());
+  // Up to the bound is fine.
+  sse_parser fits{64};
+  auto ok = fits.feed("data: " + std::string(50, 'y') + "\n\n");
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_FALSE(fits.error());
+}
+
 }  // namespace
 }  // namespace respawn::client

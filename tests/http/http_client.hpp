@@ -53,8 +53,9 @@ struct sse_message {
 
 class client {
  public:
-  explicit client(std::uint16_t port, std::chrono::seconds deadline = std::chrono::seconds{30})
-      : port_{port}, deadline_{deadline} {}
+  // `source`: the local address to connect from ("127.0.0.2": another client address on loopback).
+  explicit client(std::uint16_t port, std::chrono::seconds deadline = std::chrono::seconds{30}, std::string source = {})
+      : port_{port}, deadline_{deadline}, source_{std::move(source)} {}
 
   reply request(std::string method, std::string target, std::string body = {},
                 std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -161,6 +162,10 @@ class client {
     if (socket_) return;
     socket_.emplace(io_);
     boost::beast::error_code ec;
+    if (!source_.empty()) {
+      socket_->socket().open(boost::asio::ip::tcp::v4());
+      socket_->socket().bind({boost::asio::ip::make_address(source_), 0});
+    }
     socket_->expires_after(deadline_);
     socket_->async_connect(boost::asio::ip::tcp::endpoint{boost::asio::ip::make_address("127.0.0.1"), port_},
                            [&](boost::beast::error_code e) { ec = e; });
@@ -189,6 +194,7 @@ class client {
 
   std::uint16_t port_;
   std::chrono::seconds deadline_;
+  std::string source_;
   boost::asio::io_context io_{};
   std::optional<boost::beast::tcp_stream> socket_{};
   boost::beast::flat_buffer buffer_{};
