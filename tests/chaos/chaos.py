@@ -571,9 +571,15 @@ class run:
                 "gaps_explained_s": explained,
                 "gaps_unexplained_s": unexplained,
             },
-            "violations": self.violations + violations,
         }
-        summary["ok"] = not summary["violations"]
+        everything = self.violations + violations
+        summary["ok"] = not everything
+        summary["violations_total"] = len(everything)
+        # The first ones say what broke; the whole list is in violations.json.
+        summary["violations"] = everything[:40] + ([f"... and {len(everything) - 40} more (violations.json)"]
+                                                   if len(everything) > 40 else [])
+        with open(os.path.join(self.work, "violations.json"), "w") as f:
+            json.dump(everything, f, indent=1)
         return summary
 
     def records(self):
