@@ -117,7 +117,16 @@ class user_store {
   // revoked: user_errc::revoked.
   user_result<std::string> ensure(std::string_view name);
 
+  // Bounds of the authenticate() cache: "yes" answers, and "no" answers apart (a flood of
+  // made-up tokens evicts only "no" answers).
   static constexpr std::size_t cache_capacity = 4096;
+  static constexpr std::size_t refused_cache_capacity = 1024;
+  struct cache_counts {
+    std::size_t known = 0;    // cached "yes" answers
+    std::size_t refused = 0;  // cached "no" answers
+  };
+  // For tests and introspection. thread-safe.
+  cache_counts cached_answers() const;
 
  private:
   struct impl;

@@ -116,12 +116,28 @@ struct user_store::impl {
     std::optional<std::string> user;
     clock_type::time_point checked_at;
   };
-  std::shared_mutex cache_mutex;  // guards cache
-  std::unordered_map<std::string, cached> cache;
+  // Answers are kept apart by kind (review F27): "yes" answers (a user's token) and "no" answers
+  // (a made-up or revoked token) each have their own bound, so that a flood of made-up tokens
+  // evicts only other "no" answers, never a real user's, and every real user keeps being
+  // answered without a database lookup under the one db_mutex.
+  std::shared_mutex cache_mutex;  // guards known, refused
+  std::unordered_map<std::string, cached> known;    // tokens that name a user
+  std::unordered_map<std::string, cached> refused;  // tokens that name nobody
 
   void forget_cache() {
     std::unique_lock lock(cache_mutex);
-    cache.clear();
+    known.clear();
+    refused.clear();
+  }
+
+  // Makes room in `answers` (under the unique lock): answers older than revocation_delay go
+  // first (they would be asked again anyway); if none is that old, one arbitrary entry goes --
+  // the keys are SHA-256 digests, so the hash table's first entry is as good as a random one.
+  static void make_room(std::unordered_map<std::string, cached>& answers, std::size_t capacity,
+                        clock_type::time_point now) {
+    if (answers.size() < capacity) return;
+    std::erase_if(answers, [&](const auto& entry) { return now - entry.second.checked_at >= revocation_delay; });
+    if (answers.size() >= capacity) answers.erase(answers.begin());
   }
 
   // Inserts a token for `name` (inside a transaction); returns the token.
@@ -232,9 +248,9 @@ std::optional<std::string> user_store::authenticate(std::string_view token) {
   const auto now = clock_type::now();
   {
     std::shared_lock lock(impl_->cache_mutex);
-    auto it = impl_->cache.find(hash);
-    if (it != impl_->cache.end() && now - it->second.checked_at < revocation_delay) {
-      return it->second.user;
+    for (auto* answers : {&impl_->known, &impl_->refused}) {
+      auto it = answers->find(hash);
+      if (it != answers->end() && now - it->second.checked_at < revocation_delay) return it->second.user;
     }
   }
   std::optional<std::string> user;
@@ -250,11 +266,16 @@ std::optional<std::string> user_store::authenticate(std::string_view token) {
     return std::nullopt;  // not cached: the next request asks the database again
   }
   std::unique_lock lock(impl_->cache_mutex);
-  // A bound on the cache: a flood of made-up tokens must not grow it without end. Dropping all
-  // of it is crude but rare, and the next requests refill it.
-  if (impl_->cache.size() >= cache_capacity) impl_->cache.clear();
-  impl_->cache[hash] = {user, now};
+  auto& answers = user ? impl_->known : impl_->refused;
+  (user ? impl_->refused : impl_->known).erase(hash);  // an answer that changed kind
+  if (!answers.contains(hash)) impl::make_room(answers, user ? cache_capacity : refused_cache_capacity, now);
+  answers[hash] = {user, now};
   return user;
+}
+
+user_store::cache_counts user_store::cached_answers() const {
+  std::shared_lock lock(impl_->cache_mutex);
+  return {impl_->known.size(), impl_->refused.size()};
 }
 
 user_result<std::string> user_store::add_token(std::string_view name, std::optional<std::chrono::seconds> expires_in) {

@@ -169,6 +169,23 @@ TEST(UserStore, RevokeThroughAnotherStoreTakesEffectWithinTheDelay) {
   EXPECT_LE(std::chrono::steady_clock::now() - revoked_at, user_store::revocation_delay + 500ms);
 }
 
+// Review F27: the cache used to be emptied whole at 4,096 answers, so a flood of made-up tokens
+// evicted every real user's answer (and sent each of them to the database, under one mutex).
+TEST(UserStore, AFloodOfMadeUpTokensNeverEvictsARealUsersCachedAnswer) {
+  temp_dir dir;
+  auto users = open_store(users_db_path(dir.path().string()));
+  const std::string token = users->add("alice").value();
+  ASSERT_EQ(users->authenticate(token), "alice");
+  ASSERT_EQ(users->cached_answers().known, 1u);
+  for (std::size_t i = 0; i < user_store::cache_capacity + user_store::refused_cache_capacity; ++i) {
+    ASSERT_FALSE(users->authenticate("made-up-" + std::to_string(i)).has_value());
+  }
+  auto counts = users->cached_answers();
+  EXPECT_EQ(counts.known, 1u) << "alice's answer was evicted by tokens that name nobody";
+  EXPECT_LE(counts.refused, user_store::refused_cache_capacity);
+  EXPECT_EQ(users->authenticate(token), "alice");
+}
+
 TEST(UserStore, AuthenticatesFromManyThreadsWhileUsersChange) {
   temp_dir dir;
   const std::string path = users_db_path(dir.path().string());
