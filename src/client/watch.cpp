@@ -53,7 +53,8 @@ int follow_events(api_client& api, std::int64_t job_id) {
         },
         [&](std::string_view piece) {
           if (head.status != 200) {
-            error_body.append(piece.substr(0, error_body_max_bytes - std::min(error_body_max_bytes, error_body.size())));
+            const std::size_t room = error_body_max_bytes - std::min(error_body_max_bytes, error_body.size());
+            error_body.append(piece.substr(0, room));
             return error_body.size() < error_body_max_bytes;
           }
           auto events = parser.feed(piece);

@@ -103,12 +103,13 @@ class session : public std::enable_shared_from_this<session> {
   }
   void read_header() {
     stream_.expires_after(parts_.config.header_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    auto on_header = [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec || self->parser_->is_done()) return self->on_read(ec);
       self->stream_.expires_after(self->parts_.config.idle_timeout);
       bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
                         [self](beast::error_code body_ec, std::size_t) { self->on_read(body_ec); });
-    });
+    };
+    bhttp::async_read_header(stream_, buffer_, *parser_, std::move(on_header));
   }
 
   void on_read(beast::error_code ec) {
@@ -205,13 +206,14 @@ class session : public std::enable_shared_from_this<session> {
   // read), and every stream was cut at idle_timeout despite its keep-alives (review F7).
   void watch_client() {
     watching_ = true;
-    stream_.socket().async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    auto on_read_some = [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) {
         self->watching_ = false;
         return self->close_now();
       }
       self->watch_client();  // bytes after the request: ignored
-    });
+    };
+    stream_.socket().async_read_some(asio::buffer(drain_buffer_), std::move(on_read_some));
   }
 
   void write_stream(bool last) {
