@@ -1,12 +1,20 @@
 // heart: the small parent process that keeps a node alive (Erlang's heart, DESIGN.md §6). It
 // starts the node as its child and starts it again whenever it dies -- crashed, killed, or hung:
 // the node writes a heartbeat byte to a pipe every second from a runtime process, so a node whose
-// schedulers are stuck stops beating and is SIGKILLed after `beat_timeout`. Like a supervisor it
-// has a restart intensity: more than `intensity` restarts within `period` and heart gives up
-// (exit 1), since a node that cannot stay up should page a human, not spin.
+// schedulers are stuck stops beating and is SIGKILLed after `beat_timeout`.
+//
+// Restarts back off exponentially: the first after `backoff_initial`, each next one after twice
+// the last, up to `backoff_max`; a node that stayed up `stable_after` resets the delay. Heart never
+// gives up for good on a crash loop (the fault may be transient: a full disk, a database being
+// restored) and logs every restart loudly on stderr with its delay, so that a loop is seen. A node
+// that exits 78 (EX_CONFIG: it cannot start with this configuration) is not started again; nor is
+// one that exits 0 (it stopped by request).
 //
 // Signals: SIGTERM and SIGINT are passed to the node, which drains and exits 0; heart then exits
-// with the node's code. SIGHUP is passed on too (hot code upgrade of the workers).
+// with the node's code. A node still running `stop_timeout` after it was asked to stop is
+// SIGKILLed (heart then exits 1). SIGTERM or SIGINT while heart waits out a backoff delay: heart
+// exits 0 without starting the node again. SIGHUP is passed on too (hot code upgrade of the
+// workers).
 #pragma once
 
 #include <chrono>
