@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "api_client.hpp"
+#include "respawn/jobs/json_limits.hpp"
 #include "client_context.hpp"
 #include "command_line.hpp"
 #include "journal.hpp"
@@ -92,7 +93,7 @@ int submit(client_context& context, const command_line& c, const settings& s) {
   if (!a.body.is_object() || !a.body.contains("id") || !a.body["id"].is_number_integer()) {
     return fail(context, c, "the server's answer has no job id: " + a.body.dump(), exit_code::error);
   }
-  const std::int64_t id = a.body["id"].get<std::int64_t>();
+  const std::int64_t id = jobs::integer_value<std::int64_t>(a.body["id"]);
   context.out << a.body.dump() << "\n";
   context.out.flush();
   if (!c.wait) {
@@ -137,7 +138,7 @@ int list_jobs(client_context& context, const command_line& c, const settings& s)
                 << "\n";
   }
   if (a.body.contains("next_after_id") && a.body["next_after_id"].is_number_integer()) {
-    context.err << "more: respawn jobs --after-id " << a.body["next_after_id"].get<std::int64_t>() << "\n";
+    context.err << "more: respawn jobs --after-id " << jobs::integer_value<std::int64_t>(a.body["next_after_id"]) << "\n";
   }
   return exit_code::ok;
 }

@@ -1,5 +1,6 @@
 // event_display: see event_display.hpp.
 #include "event_display.hpp"
+#include "respawn/jobs/json_limits.hpp"
 
 #include <cstdio>
 #include <set>
@@ -41,7 +42,7 @@ void event_display::note_fields(const nlohmann::json& data) {
     if (data.contains(key) && data[key].is_number_integer()) attempt_ = data[key].get<std::int64_t>();
   }
   if (data.contains("max_attempts") && data["max_attempts"].is_number_integer()) {
-    max_attempts_ = data["max_attempts"].get<std::int64_t>();
+    max_attempts_ = jobs::integer_value<std::int64_t>(data["max_attempts"]);
   }
 }
 

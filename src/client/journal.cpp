@@ -1,5 +1,6 @@
 // journal: see journal.hpp.
 #include "journal.hpp"
+#include "respawn/jobs/json_limits.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -79,10 +80,10 @@ std::variant<entry_list, journal_error> read_entries(const std::string& path) {
       journal_entry e;
       e.key = j.at("key").get<std::string>();
       e.fingerprint = j.at("fingerprint").get<std::string>();
-      if (!j.at("job_id").is_null()) e.job_id = j.at("job_id").get<std::int64_t>();
-      e.owner.pid = j.at("owner_pid").get<std::int64_t>();
-      e.owner.start_time = j.at("owner_start_time").get<std::uint64_t>();
-      e.created_at_ms = j.at("created_at_ms").get<std::int64_t>();
+      if (!j.at("job_id").is_null()) e.job_id = jobs::integer_value<std::int64_t>(j.at("job_id"));
+      e.owner.pid = jobs::integer_value<std::int64_t>(j.at("owner_pid"));
+      e.owner.start_time = jobs::integer_value<std::uint64_t>(j.at("owner_start_time"));
+      e.created_at_ms = jobs::integer_value<std::int64_t>(j.at("created_at_ms"));
       out.push_back(std::move(e));
     }
   } catch (const json::exception& ex) {

@@ -73,7 +73,7 @@ void session_process::rebuild() {
     for (const auto& e : page.value()) {
       after = e.sequence;
       if (e.type == jobs::event_type::input) {
-        auto seq = e.payload.at("seq").get<std::uint64_t>();
+        auto seq = jobs::integer_value<std::uint64_t>(e.payload.at("seq"));
         bool end = e.payload.value("end", false);
         const auto& data = e.payload.at("data");
         auto text = data.dump();
@@ -85,7 +85,7 @@ void session_process::rebuild() {
         if (end) end_seq_ = seq;
       } else if (e.type == jobs::event_type::output && e.payload.contains("chunk")) {
         const auto& chunk = e.payload.at("chunk");
-        if (chunk.is_object() && chunk.contains("seq")) pending_.erase(chunk.at("seq").get<std::uint64_t>());
+        if (chunk.is_object() && chunk.contains("seq")) pending_.erase(jobs::integer_value<std::uint64_t>(chunk.at("seq")));
       }
     }
     if (page.value().size() < log_page) break;

@@ -34,7 +34,10 @@ constexpr std::chrono::milliseconds cancel_settle_max{1000};
 api_response json_response(unsigned status, const nlohmann::json& body) {
   api_response r;
   r.status = status;
-  r.body = body.dump();
+  // Invalid UTF-8 replaced, never thrown: an error message may quote what the client sent (a
+  // path that is not UTF-8 once decoded was a 500; found by tests/fuzz), and a stored string may
+  // hold any bytes a worker wrote.
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
@@ -375,7 +378,7 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
         break;
       }
       if (count > 0) jobs_text += ',';
-      jobs_text += job_to_json(job, c.config.default_max_attempts).dump();
+      jobs_text += job_to_json(job, c.config.default_max_attempts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       ++count;
       next_after_id = job.id;
       filter.after_id = job.id;

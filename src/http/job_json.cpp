@@ -123,7 +123,8 @@ std::string sse_message(const jobs::event& e, std::uint32_t default_max_attempts
   std::string out = "id: " + std::to_string(e.sequence) + "\nevent: ";
   out += sse_event_name(e.type);
   out += "\ndata: ";
-  out += data.dump();  // one line: dump() without indentation never writes a newline
+  // One line (dump() without indentation never writes a newline); invalid UTF-8 replaced, not thrown.
+  out += data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   out += "\n\n";
   return out;
 }

@@ -1,6 +1,7 @@
 // Event type names, the JSON form of an event, and one maker per event type so that every
 // payload has exactly the shape fold.cpp reads.
 #include "respawn/jobs/event.hpp"
+#include "respawn/jobs/json_limits.hpp"
 
 #include <utility>
 
@@ -53,8 +54,8 @@ void to_json(nlohmann::json& out, const event& e) {
 
 void from_json(const nlohmann::json& in, event& e) {
   e.job = in.at("job").get<job_id>();
-  e.sequence = in.at("sequence").get<std::uint64_t>();
-  e.time = from_microseconds(in.at("time_us").get<std::int64_t>());
+  e.sequence = integer_value<std::uint64_t>(in.at("sequence"));
+  e.time = from_microseconds(integer_value<std::int64_t>(in.at("time_us")));
   auto type = parse_event_type(in.at("type").get<std::string>());
   if (!type) throw std::invalid_argument("unknown event type " + in.at("type").dump());
   e.type = *type;

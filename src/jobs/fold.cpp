@@ -2,6 +2,7 @@
 // a copy and commits it only when every check passed, so a rejected event leaves no trace: the
 // engine can try an event before logging it, and the store can refuse an append atomically.
 #include "respawn/jobs/fold.hpp"
+#include "respawn/jobs/json_limits.hpp"
 
 #include <utility>
 
@@ -24,7 +25,11 @@ std::optional<std::string> read(const event& e, const char* key, T& out) {
   auto it = e.payload.find(key);
   if (it == e.payload.end()) return std::string("payload has no \"") + key + "\"";
   try {
-    out = it->get<T>();
+    if constexpr (std::is_integral_v<T>) {
+      out = integer_value<T>(*it);  // never a float cast out of range (found by tests/fuzz)
+    } else {
+      out = it->get<T>();
+    }
   } catch (const nlohmann::json::exception& ex) {
     return std::string("payload's \"") + key + "\" is malformed: " + ex.what();
   }

@@ -1,6 +1,7 @@
 // job_status names and job_request's JSON form (the payload of `submitted`, and what idempotency
 // compares).
 #include "respawn/jobs/job.hpp"
+#include "respawn/jobs/json_limits.hpp"
 
 #include <array>
 #include <utility>
@@ -52,9 +53,9 @@ void from_json(const nlohmann::json& in, job_request& request) {
   request.user = in.at("user").get<std::string>();
   request.kind = in.at("kind").get<std::string>();
   request.args = in.value("args", nlohmann::json::object());
-  request.priority = in.value("priority", std::int32_t{0});
-  request.attempts_max = in.value("attempts_max", std::uint32_t{0});
-  request.timeout_ms = in.value("timeout_ms", std::uint32_t{0});
+  request.priority = integer_value(in, "priority", std::int32_t{0});
+  request.attempts_max = integer_value(in, "attempts_max", std::uint32_t{0});
+  request.timeout_ms = integer_value(in, "timeout_ms", std::uint32_t{0});
   if (auto it = in.find("idempotency_key"); it != in.end() && !it->is_null()) {
     request.idempotency_key = it->get<std::string>();
   } else {

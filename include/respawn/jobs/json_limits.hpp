@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cstddef>
+#include <concepts>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -52,5 +54,41 @@ nlohmann::json parse_stored_json(std::string_view text, std::size_t depth_max = 
 // The depth of a value built in memory, measured without recursion (tests; checks of values that
 // did not come through parse_json).
 std::size_t json_depth(const nlohmann::json& value);
+
+// The integer `value` holds, as T, or nlohmann::json::type_error (not an integer: a float, a
+// string, ...) / out_of_range (an integer T cannot hold). Why not value.get<T>(): nlohmann converts
+// a float with a static_cast, which is undefined behaviour when it is out of T's range (a stored
+// row or a client journal with 1e300 in an integer field; found by tests/fuzz), and wraps a
+// negative number into an unsigned T. Use it for every integer read from JSON the node did not
+// just build itself.
+template <std::integral T>
+T integer_value(const nlohmann::json& value) {
+  if (!value.is_number_integer()) {
+    throw nlohmann::json::type_error::create(302, std::string{"type must be an integer, but is "} + value.type_name(),
+                                             &value);
+  }
+  bool fits = false;
+  if (value.is_number_unsigned()) {
+    fits = value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+  } else {
+    const auto v = value.get<std::int64_t>();
+    if constexpr (std::is_signed_v<T>) {
+      fits = v >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+             v <= static_cast<std::int64_t>(std::numeric_limits<T>::max());
+    } else {
+      fits = v >= 0 && static_cast<std::uint64_t>(v) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+    }
+  }
+  if (!fits) throw nlohmann::json::out_of_range::create(406, "integer " + value.dump() + " is out of range", &value);
+  return value.is_number_unsigned() ? static_cast<T>(value.get<std::uint64_t>()) : static_cast<T>(value.get<std::int64_t>());
+}
+
+// integer_value of `in[key]`, or `fallback` when `in` has no `key` (nlohmann's value(key, fallback)
+// with integer_value's checks).
+template <std::integral T>
+T integer_value(const nlohmann::json& in, const char* key, T fallback) {
+  auto it = in.find(key);
+  return it == in.end() ? fallback : integer_value<T>(*it);
+}
 
 }  // namespace respawn::jobs
