@@ -67,6 +67,11 @@ struct engine_config {
   // Cancel of a running job: the task is asked to stop; if it still runs this long after, its
   // worker is killed (the job is logged cancelled either way).
   std::chrono::milliseconds cancel_grace{5000};
+  // Outputs one job may log (a batch job's `emit`s; the store refuses past its own caps, in
+  // count and bytes, so keep this at or below sqlite_options::outputs_max). Past it the job's
+  // further outputs are dropped, the job runs on, and the node says so once on stderr: a chatty
+  // job must not turn into refused appends and a crashing job process.
+  std::uint64_t outputs_max = 10'000;
   // A transient store failure (busy, disk full, I/O error) met by a job's write is retried by
   // the job's own process, backing off from store_retry_initial, doubling up to store_retry_max,
   // instead of crashing it (a crash would retry at once, in a storm). Disk full also pauses

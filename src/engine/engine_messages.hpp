@@ -27,6 +27,7 @@ struct job_start {
   std::chrono::milliseconds cancel_grace{5000};
   std::chrono::milliseconds store_retry_initial{10};
   std::chrono::milliseconds store_retry_max{2000};
+  std::uint64_t outputs_max = 10'000;  // engine_config::outputs_max
 };
 
 // dispatcher -> job: run an attempt now.

@@ -1,6 +1,8 @@
 // job_process.cpp: see job_process.hpp.
 #include "job_process.hpp"
 
+#include <cstdio>
+
 #include <stdexcept>
 
 #include "respawn/jobs/fold.hpp"
@@ -169,6 +171,15 @@ void job_process::handle(message& m) {
         log(jobs::make_progress(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
       case task_event_type::output:
+        if (s_.state.outputs >= s_.outputs_max) {  // engine_config::outputs_max: dropped, not refused
+          if (!outputs_dropped_) {
+            std::fprintf(stderr, "respawn: job %llu reached its %llu outputs: further outputs are dropped\n",
+                         static_cast<unsigned long long>(s_.state.id),
+                         static_cast<unsigned long long>(s_.outputs_max));
+          }
+          outputs_dropped_ = true;
+          break;
+        }
         log(jobs::make_output(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
       case task_event_type::snapshot:

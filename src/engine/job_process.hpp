@@ -59,6 +59,7 @@ class job_process final : public process {
   bool run_;
   bool attempt_in_worker_ = false;  // the task was sent to the pool and has no outcome yet
   bool fenced_ = true;              // no task of an earlier incarnation can still run
+  bool outputs_dropped_ = false;    // engine_config::outputs_max reached (said once on stderr)
   bool claim_waiting_ = false;      // asked to run before the fence came back
   timer_ref retry_timer_{};
   std::uint64_t next_tag_ = 1;

@@ -157,6 +157,19 @@ TEST_F(engine, a_node_restart_rebuilds_every_unfinished_job_from_the_log) {
   EXPECT_TRUE(stats.value().ready);
 }
 
+// A job that emits more outputs than engine_config::outputs_max keeps running and succeeds with
+// the first outputs_max logged; before, the store refused the append past its cap and the job
+// process crashed on it, restart after restart, until the job was dead.
+TEST_F(engine, outputs_past_the_cap_are_dropped_and_the_job_still_succeeds) {
+  auto c = config();
+  c.outputs_max = 3;
+  start_node(c);
+  auto s = await_final(submit_one(request("ann", "chatty", {{"n", 10}})));
+  EXPECT_EQ(s.status, job_status::succeeded);
+  EXPECT_EQ(s.outputs, 3u);
+  EXPECT_EQ(s.attempts, 1u);
+}
+
 }  // namespace
 
 namespace {

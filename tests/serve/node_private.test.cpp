@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <set>
+#include <thread>
 #include <sstream>
 
 #include "serve_fixture.hpp"
@@ -200,6 +201,13 @@ TEST_F(serve, workers_hold_only_their_socket_a_minimal_environment_and_the_nodes
     std::string var;
     while (std::getline(vars, var, '\0')) {
       EXPECT_EQ(allowed.count(var.substr(0, var.find('='))), 1u) << "worker " << w << " has " << var;
+    }
+    // The worker sets its limits first thing in main: one found just after its spawn may not have
+    // yet, so wait (with a deadline) for them rather than read them once.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    while (limit_of(w, "Max file size", 0) != std::to_string(1024ull * 1024 * 1024) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
     EXPECT_EQ(limit_of(w, "Max open files", 0), "256");
     EXPECT_EQ(limit_of(w, "Max file size", 0), std::to_string(1024ull * 1024 * 1024));
