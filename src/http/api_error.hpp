@@ -35,7 +35,10 @@ inline api_error unavailable(std::string code, std::string message) {
 inline api_response to_response(const api_error& e) {
   api_response r;
   r.status = e.status;
-  r.body = nlohmann::json{{"error", {{"code", e.code}, {"message", e.message}}}}.dump();
+  // Invalid UTF-8 replaced, never thrown: a message may quote what the client sent (a path with
+  // a byte 0xFF was a 500 "invalid UTF-8"; found by tests/fuzz, regressions/api_routes/utf8-*).
+  r.body = nlohmann::json{{"error", {{"code", e.code}, {"message", e.message}}}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (e.retry_after) r.headers.emplace_back("Retry-After", *e.retry_after);
   if (e.allow) r.headers.emplace_back("Allow", *e.allow);
   if (e.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
