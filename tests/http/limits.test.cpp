@@ -79,6 +79,12 @@ TEST_F(http_api, a_client_that_sends_no_complete_headers_is_dropped_after_the_he
 // Every socket of the server — the listening one, and the accepted ones — is close-on-exec, so
 // that no worker process inherits it (review F4).
 TEST_F(http_api, the_servers_sockets_are_not_inherited_by_worker_processes) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan treats a file descriptor as a shared object: this scan's fstat of every fd of the
+  // process "races" with a runtime thread creating its own (an epoll fd). The flags checked here
+  // are the same in every build; the release and ASan runs check them.
+  GTEST_SKIP() << "scans every fd of the process, which TSan reports as a race on fds it does not check";
+#endif
   start();
   auto c = connect();
   ASSERT_EQ(c.request("GET", "/healthz").status, 200u);  // one accepted socket, kept alive
