@@ -46,7 +46,13 @@ struct task_request {
   std::uint32_t attempt = 1;
   std::string snapshot{};      // JSON text of the snapshot to restore from ("" for none)
   task_limits limits{};
-  respawn::pid reply_to{};     // gets task_event and task_outcome messages
+  respawn::pid reply_to{};     // gets task_started, task_event and task_outcome messages
+  // Fair shares (docs/workers.md): the tasks of one group (the engine's: one user's jobs) run in
+  // at most worker_pool_config::max_workers_per_group workers at once. "" : no group.
+  std::string group{};
+  // A session's answer: it may also run in the interactive_workers kept above max_workers, so
+  // that batch work never starves it.
+  bool interactive = false;
 };
 
 // How a worker process ended, as its owner saw it.
@@ -83,6 +89,16 @@ struct task_outcome {
   worker_exit exit = worker_exit::none;  // worker_died only
   std::uint32_t os_pid = 0;              // the worker that ran it
   std::uint32_t attempt = 0;             // the request's attempt: a submitter drops stale ones
+};
+
+// Sent to reply_to once, when the task starts: its worker takes it up (the worker was idle, or the
+// task before it in that worker ended). A task that never started (it waited in the pool's queue
+// or behind another task in a worker when its worker or the node died) gets no task_started:
+// its attempt did not begin. Always before the task's events and outcome.
+struct task_started {
+  std::uint64_t id = 0;
+  std::uint32_t attempt = 0;
+  std::uint32_t os_pid = 0;  // the worker that runs it
 };
 
 // What a running task reports before its outcome (JSON text each).
@@ -156,6 +172,11 @@ struct worker_pool_config {
   // loaded worker first, so they queue behind another task only when every worker is busy.
   std::size_t max_in_flight = 64;
   std::chrono::milliseconds idle_timeout{30000};  // an idle worker above min exits after this
+  // Fair shares: workers one task group may occupy at once (0: no cap). The engine sets
+  // max_workers - 1, so one user's jobs, endless loops included, always leave a worker to others.
+  std::size_t max_workers_per_group = 0;
+  // Workers kept above max_workers for interactive tasks only (session answers).
+  std::size_t interactive_workers = 0;
 };
 
 struct worker_pool_handle {
