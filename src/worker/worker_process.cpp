@@ -184,13 +184,16 @@ void worker_process::send_tasks(std::vector<task_request>& tasks) {
     in_flight_.push_back(std::move(t));
   }
   port_->write(bytes);
-  if (was_idle) arm_deadline();
+  if (was_idle) head_started();
 }
 
-void worker_process::arm_deadline() {
+void worker_process::head_started() {
   ++deadline_serial_;
   if (in_flight_.empty()) return;
   const auto& head = in_flight_.front();
+  // The worker runs its tasks in order: the head is the one it runs now. Its attempt begins here
+  // (task_started), not when it was sent: a task behind another never started if the worker dies.
+  send(head.reply_to, task_started{head.id, head.attempt, os_pid_});
   // The head starts about now (the one before it just ended, or the worker was idle): the
   // deadline counts from here, so it never fires early.
   if (head.limits.deadline.count() > 0) {
@@ -266,7 +269,7 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         send(it->reply_to, std::move(o));
         in_flight_.erase(it);
         done.push_back(f.task);
-        if (was_head) arm_deadline();
+        if (was_head) head_started();
         break;
       }
       case wire::frame_type::progress:

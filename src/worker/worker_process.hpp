@@ -40,7 +40,7 @@ class worker_process final : public process {
   void on_frames(std::vector<wire::frame>& frames);
   void on_result(const wire::frame& f);
   void send_tasks(std::vector<task_request>& tasks);
-  void arm_deadline();
+  void head_started();
   void kill_for(worker_exit cause, std::string detail);
   void begin_stop(exit_reason reason, bool term);
   void on_exited(int status);
