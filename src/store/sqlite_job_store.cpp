@@ -1288,6 +1288,21 @@ store_result<std::vector<jobs::event>> sqlite_job_store::events(job_id id,
   });
 }
 
+// A page of job rows in id order: a row that cannot be read is quarantined (job_from_row) and
+// left out, but still counts toward the page, so that a full page always says where to go on.
+job_page sqlite_job_store::read_page(sqlite_statement& s, std::size_t limit) {
+  job_page page;
+  std::size_t rows = 0;
+  job_id last = 0;
+  while (s.step()) {
+    ++rows;
+    last = static_cast<job_id>(s.column_int64(0));
+    if (auto state = job_from_row(s, &page)) page.jobs.push_back(std::move(*state));
+  }
+  if (rows == limit) page.next_after_id = last;
+  return page;
+}
+
 store_result<job_page> sqlite_job_store::list(const job_filter& filter) {
   if (!limit_ok(filter.limit)) return bad_limit(filter.limit);
   // One statement per combination of filters (8 at most, each prepared once), so that each can
@@ -1306,16 +1321,7 @@ store_result<job_page> sqlite_job_store::list(const job_filter& filter) {
     if (filter.status) s->bind_static(parameter++, jobs::to_string(*filter.status));
     if (filter.kind) s->bind_static(parameter++, std::string_view(*filter.kind));
     s->bind(parameter, static_cast<std::int64_t>(filter.limit));
-    job_page page;
-    std::size_t rows = 0;
-    job_id last = 0;
-    while (s->step()) {
-      ++rows;
-      last = static_cast<job_id>(s->column_int64(0));
-      if (auto state = job_from_row(*s, &page)) page.jobs.push_back(std::move(*state));
-    }
-    if (rows == filter.limit) page.next_after_id = last;
-    return page;
+    return read_page(*s, filter.limit);
   });
 }
 
@@ -1330,16 +1336,7 @@ store_result<job_page> sqlite_job_store::list_unfinished(job_id after_id, std::s
         "WHERE (j.status = 'queued' OR j.status = 'running' OR j.status = 'failed') AND j.id > ?1 "
         "ORDER BY j.id LIMIT ?2");
     s->bind(1, static_cast<std::int64_t>(after_id)).bind(2, static_cast<std::int64_t>(limit));
-    job_page page;
-    std::size_t rows = 0;
-    job_id last = 0;
-    while (s->step()) {
-      ++rows;
-      last = static_cast<job_id>(s->column_int64(0));
-      if (auto state = job_from_row(*s, &page)) page.jobs.push_back(std::move(*state));
-    }
-    if (rows == limit) page.next_after_id = last;
-    return page;
+    return read_page(*s, limit);
   });
 }
 

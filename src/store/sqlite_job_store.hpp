@@ -177,6 +177,7 @@ class sqlite_job_store final : public job_store {
   // the status `quarantined`). sequence 0: the job's row; else that event's.
   void quarantine(job_id id, std::uint64_t sequence, const std::string& reason);
   std::optional<jobs::job_state> job_from_row(sqlite_statement& s, job_page* page);
+  job_page read_page(sqlite_statement& s, std::size_t limit);
   template <class F>
   auto read(F&& f) -> decltype(f(std::declval<sqlite_connection&>()));
 
