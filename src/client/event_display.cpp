@@ -19,14 +19,20 @@ const std::set<std::string> state_events = {"queued", "running", "retrying", "su
 constexpr std::size_t progress_max_chars = 60;
 
 // A progress event's value: `data.progress` as the node sends it (docs/http-api.md), else the
-// data itself. One line, no control characters: it is drawn on a terminal.
+// data itself. A fraction (a floating number in 0..1, what docs/job-kinds.md calls a bar) reads
+// as a percentage; anything else as its JSON. One line, no control characters: it is drawn on a
+// terminal.
 std::string progress_text(const std::string& data) {
   const nlohmann::json parsed = nlohmann::json::parse(data, nullptr, false);
+  const nlohmann::json* value = &parsed;
+  if (parsed.is_object() && parsed.contains("progress")) value = &parsed["progress"];
   std::string text;
-  if (parsed.is_object() && parsed.contains("progress")) {
-    text = parsed["progress"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } else if (!parsed.is_discarded()) {
-    text = parsed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (value->is_number_float() && value->get<double>() >= 0.0 && value->get<double>() <= 1.0) {
+    char percent[32];
+    std::snprintf(percent, sizeof percent, "%.1f %%", value->get<double>() * 100.0);
+    text = percent;
+  } else if (!value->is_discarded()) {
+    text = value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
     text = data;
   }

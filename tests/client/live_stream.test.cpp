@@ -5,6 +5,10 @@
 // nothing until the end, and fails. Also: the progress line, drawn with CR only on a terminal
 // (RESPAWN_PROGRESS=always stands in for one), and plain lines without control characters in a pipe.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -118,6 +122,60 @@ TEST_F(LiveStream, WithoutATerminalTheOutputIsPlainLinesWithoutControlCharacters
               0)
         << *text;
   }
+}
+
+// On a real terminal (a pseudo-terminal holding stdout and stderr), without RESPAWN_PROGRESS,
+// the progress line is drawn in place while the job runs.
+TEST_F(LiveStream, OnARealTerminalTheProgressLineIsDrawnInPlace) {
+  fake_api api;
+  const auto id = api.add_job("k", {{"kind", "sum"}}, "running",
+                              {{"running", R"({"attempt":1})"}, {"progress", R"({"progress":0.5})"},
+                               {"succeeded", R"({"result":45})"}});
+  api.configure([](fake_api::knobs& k) { k.pause_streams_after = 2; });
+  std::vector<std::string> words = {RESPAWN_CLIENT_CLI, "watch", std::to_string(id), "--server", api.url(),
+                                    "--token", "secret", "--retry-for", "20"};
+  std::vector<std::string> env = environment();
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int terminal = -1;
+  const pid_t child = ::forkpty(&terminal, nullptr, nullptr, nullptr);
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  std::string seen;
+  bool open = true;
+  auto read_until = [&](const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (open && !done() && std::chrono::steady_clock::now() < until) {
+      pollfd p{terminal, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = ::read(terminal, buffer, sizeof buffer);
+      if (n <= 0) {
+        open = false;  // EIO: the child has closed the terminal
+      } else {
+        seen.append(buffer, static_cast<std::size_t>(n));
+      }
+    }
+    return done();
+  };
+  const bool drawn = read_until([&] { return has(seen, "\r\033[2Kjob 1 running · attempt 1 · progress 50.0 % · "); },
+                                deadline);
+  api.release();
+  EXPECT_TRUE(drawn) << seen;
+  read_until([] { return false; }, deadline);
+  ::close(terminal);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), exit_code::ok) << seen;
+  EXPECT_TRUE(has(seen, "succeeded {\"result\":45}")) << seen;
 }
 
 }  // namespace
