@@ -2,8 +2,11 @@
 // stand-in for the real node until it lands): the journal key is the idempotency key and is on
 // disk before the request; a client killed mid-submit and run again makes no second job; a
 // server that comes up late or answers 503 is retried; a dropped event stream resumes with
-// Last-Event-ID, missing and repeating nothing; and the exit codes. No test sleeps: the client's
-// backoff sleep is a hook that records the delay (and may start the server).
+// Last-Event-ID, missing and repeating nothing; keep-alives hold a quiet stream open past the
+// client's read timeout, while real silence is taken for a dead connection; a token revoked
+// mid-stream ends the watch with exit 6 and no reconnect; and the exit codes. No test sleeps to
+// wait: the client's backoff sleep is a hook that records the delay (and may start the server),
+// and a quiet stream is the fake pausing for a set time (creating the condition under test).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
