@@ -190,7 +190,17 @@ int run_client(int argc, char** argv, client_context& context) {
 
 int client_command(int argc, char** argv) {
   client_context context{std::cout, std::cerr};
-  context.tty = ::isatty(STDOUT_FILENO) == 1 && ::isatty(STDERR_FILENO) == 1;
+  // The progress line is drawn on stderr, and only when stdout is a terminal too: `watch | jq`
+  // and `watch 2>log` get plain lines without control characters. RESPAWN_PROGRESS=always|never
+  // overrides (docs/cli.md): for a wrapper that relays a terminal through pipes, and for tests.
+  const auto progress = context.env("RESPAWN_PROGRESS");
+  if (progress == "always") {
+    context.tty = true;
+  } else if (progress == "never") {
+    context.tty = false;
+  } else {
+    context.tty = ::isatty(STDOUT_FILENO) == 1 && ::isatty(STDERR_FILENO) == 1;
+  }
   return run_client(argc, argv, context);
 }
 

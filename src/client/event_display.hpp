@@ -1,7 +1,10 @@
 // event_display: how `watch` and `submit --wait` show a job's events. Every event is printed on
-// stdout as one line, "EVENT DATA" (data lines joined by spaces), so a pipe or a log gets plain
-// lines. On a terminal a one-line progress display (state, attempt, elapsed time) is kept on
-// stderr below them, redrawn in place on each event.
+// stdout as one line, "EVENT DATA" (data lines joined by spaces), and flushed at once, so a pipe
+// or a log gets plain lines as the events happen. On a terminal a one-line progress display
+// (state, attempt, the latest progress value, elapsed time) is kept on stderr below them,
+// redrawn in place (CR, erase line) at each event and each tick of the clock, and erased before
+// any other line is written, so it never mixes into the lines above it. Off a terminal it is
+// never drawn: no control characters reach a pipe.
 #pragma once
 
 #include <chrono>
@@ -31,8 +34,10 @@ class event_display {
   void show_job(const nlohmann::json& job);
   // Clears the progress line (before other output on stderr).
   void clear_line();
+  // The clock moved on while nothing came: redraw the progress line (its elapsed time).
+  void tick();
 
-  // The progress line's text: "job 42 running  attempt 1/3  3.2 s".
+  // The progress line's text: `job 42 running · attempt 1/3 · progress {"done":3,"of":10} · 3.2 s`.
   std::string status_line() const;
 
  private:
@@ -45,6 +50,7 @@ class event_display {
   std::string state_ = "waiting";
   std::optional<std::int64_t> attempt_{};
   std::optional<std::int64_t> max_attempts_{};
+  std::optional<std::string> progress_{};  // the latest progress value, as one line of JSON
   bool line_shown_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <strings.h>
@@ -66,6 +67,38 @@ class connection {
   beast::error_code read(Parser& parser, std::chrono::milliseconds timeout) {
     stream_.expires_after(timeout);
     return run([&](auto handler) { http::async_read(stream_, buffer_, parser, handler); });
+  }
+
+  // One read from the socket (or what the buffer already holds), parsed: it completes as soon as
+  // any bytes come, where async_read would wait until the body buffer is full or the body ends,
+  // holding back every event of a live stream (issue 13). The deadline is armed afresh for each
+  // read, so it measures silence: a keep-alive comment restarts it. `on_tick` runs every `tick`
+  // until the read completes.
+  template <class Parser>
+  beast::error_code read_some(Parser& parser, std::chrono::milliseconds timeout, std::chrono::milliseconds tick,
+                              const std::function<void()>& on_tick) {
+    stream_.expires_after(timeout);
+    bool done = false;
+    beast::error_code result;
+    net::steady_timer ticker(ioc_);
+    http::async_read_some(stream_, buffer_, parser, [&](beast::error_code ec, std::size_t) {
+      result = ec;
+      done = true;
+      ticker.cancel();
+    });
+    std::function<void(beast::error_code)> on_timer = [&](beast::error_code ec) {
+      if (ec || done) return;
+      on_tick();
+      ticker.expires_after(tick);
+      ticker.async_wait(on_timer);
+    };
+    if (on_tick) {
+      ticker.expires_after(tick);
+      ticker.async_wait(on_timer);
+    }
+    ioc_.restart();
+    ioc_.run();
+    return result;
   }
 
   ~connection() {
@@ -128,7 +161,8 @@ std::variant<http_response, transport_error> exchange(const std::string& host, c
 std::optional<transport_error> stream(const std::string& host, const std::string& port,
                                       const http_request& request, const http_timeouts& timeouts,
                                       const std::function<bool(const http_head&)>& on_head,
-                                      const std::function<bool(std::string_view)>& on_body) {
+                                      const std::function<bool(std::string_view)>& on_body,
+                                      const std::function<void()>& on_tick) {
   connection c(timeouts);
   if (std::string problem = c.open_and_send(host, port, request); !problem.empty()) {
     return transport_error{problem};
@@ -145,11 +179,14 @@ std::optional<transport_error> stream(const std::string& host, const std::string
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    beast::error_code ec = c.read(parser, timeouts.stream_idle);
+    beast::error_code ec = c.read_some(parser, timeouts.stream_idle, timeouts.stream_tick, on_tick);
     if (ec == http::error::need_buffer) ec = {};
     const std::size_t got = piece.size() - parser.get().body().size;
     if (got > 0 && !on_body(std::string_view(piece.data(), got))) return std::nullopt;
-    if (ec) return transport_error{"the stream dropped: " + ec.message()};
+    if (ec == beast::error::timeout) {
+      return transport_error{"silent for " + std::to_string(timeouts.stream_idle.count()) + " ms"};
+    }
+    if (ec) return transport_error{"connection lost: " + ec.message()};
   }
   return std::nullopt;
 }

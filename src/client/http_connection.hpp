@@ -44,9 +44,13 @@ struct transport_error {
 struct http_timeouts {
   std::chrono::milliseconds connect{5000};
   std::chrono::milliseconds io{30000};  // per read or write of a plain request
-  // An event stream's longest silence before the client takes it for dropped and resumes (a
-  // dead machine sends no FIN); long, since a job may run for minutes without an event.
-  std::chrono::milliseconds stream_idle{120000};
+  // An event stream's longest silence before the client takes it for dead and resumes (a dead
+  // machine sends no FIN). Any byte counts, so the server's keep-alive comment (every 15 s,
+  // docs/http-api.md) keeps a stream without events open for as long as its job runs; three
+  // missed keep-alives mean the connection is gone.
+  std::chrono::milliseconds stream_idle{45000};
+  // How often `stream` calls its on_tick while it waits for bytes (the progress line's clock).
+  std::chrono::milliseconds stream_tick{1000};
 };
 
 // One request, the whole answer read. Blocking.
@@ -55,11 +59,15 @@ std::variant<http_response, transport_error> exchange(const std::string& host, c
                                                       const http_timeouts& timeouts);
 
 // One request whose body is handed over as it arrives (an event stream): `on_head` once, then
-// `on_body` for each piece. Returns nullopt when the server ended the body or a callback returned
-// false (stop reading), a transport_error when the connection failed or dropped mid-body.
+// `on_body` with whatever bytes each read from the socket brought — at once, never held back to
+// fill a buffer, so an event is shown when it comes (issue 13). While it waits, `on_tick` (if
+// set) is called every `timeouts.stream_tick`. Returns nullopt when the server ended the body or
+// a callback returned false (stop reading), a transport_error when the connection failed, dropped
+// mid-body or stayed silent for `timeouts.stream_idle`.
 std::optional<transport_error> stream(const std::string& host, const std::string& port,
                                       const http_request& request, const http_timeouts& timeouts,
                                       const std::function<bool(const http_head&)>& on_head,
-                                      const std::function<bool(std::string_view)>& on_body);
+                                      const std::function<bool(std::string_view)>& on_body,
+                                      const std::function<void()>& on_tick = {});
 
 }  // namespace respawn::client

@@ -35,6 +35,24 @@ int follow_events(api_client& api, std::int64_t job_id) {
   event_display display(context, job_id);
   const std::string job_target = "/v1/jobs/" + std::to_string(job_id);
   std::optional<std::string> last_id;
+  bool streamed = false;  // a stream of this job was accepted with our token
+  // A final refusal. A 401 after the server had accepted our token for this job's stream means
+  // the token was revoked or expired meanwhile (the node ends such a stream within a second,
+  // docs/http-api.md); saying so beats a bare 401, and retrying could never help.
+  auto refused = [&](int status, const nlohmann::json& body) {
+    display.clear_line();
+    context.err << "respawn: job " << job_id << ": ";
+    std::string detail = error_text(status, body);
+    if (status == 401 || status == 403) {
+      detail += "; token from " + (api.config().token ? api.config().token_source : std::string("nowhere"));
+    }
+    if (status == 401 && streamed) {
+      context.err << "the token was revoked or expired (" << detail << ")\n";
+    } else {
+      context.err << detail << "\n";
+    }
+    return exit_code_for_status(status);
+  };
   for (;;) {
     http_request request = api.make_request("GET", job_target + "/events");
     request.headers.emplace_back("Accept", "text/event-stream");
@@ -49,6 +67,7 @@ int follow_events(api_client& api, std::int64_t job_id) {
         api.config().address.host, api.config().address.port, request, context.timeouts,
         [&](const http_head& h) {
           head = h;
+          if (h.status == 200) streamed = true;
           return true;  // read an error's body too
         },
         [&](std::string_view piece) {
@@ -69,7 +88,8 @@ int follow_events(api_client& api, std::int64_t job_id) {
             }
           }
           return !parser.error();  // a line or an event past the parser's bound: stop reading
-        });
+        },
+        [&] { display.tick(); });
     if (final_state) return exit_code_for_final_state(*final_state);
     if (parser.error()) {
       // Resuming would meet the same oversized event again: give up on the stream, say why.
@@ -88,27 +108,21 @@ int follow_events(api_client& api, std::int64_t job_id) {
       auto answer = api.call(api.make_request("GET", job_target));
       if (std::holds_alternative<gave_up>(answer)) return exit_code::unreachable;
       auto& job = std::get<api_answer>(answer);
-      if (job.status != 200) {
-        display.clear_line();
-        context.err << "respawn: job " << job_id << ": " << error_text(job.status, job.body) << "\n";
-        return exit_code_for_status(job.status);
-      }
+      if (job.status != 200) return refused(job.status, job.body);
       const std::string state = job.body.value("state", std::string());
       if (is_final_state(state)) {
         display.show_job(job.body);
         return exit_code_for_final_state(state);
       }
       why = std::string(dropped ? "event stream dropped" : "event stream ended early") +
-            (last_id ? " after event " + *last_id : std::string()) + "; resuming";
+            (last_id ? " after event " + *last_id : std::string()) +
+            (dropped ? " (" + dropped->message + ")" : std::string()) + "; resuming";
     } else if (retryable_status(head.status)) {
       why = "server unavailable (" + std::to_string(head.status) + ")";
       wait_at_least = retry_after(head);
     } else {
       const nlohmann::json body = nlohmann::json::parse(error_body, nullptr, false);
-      display.clear_line();
-      context.err << "respawn: job " << job_id << ": "
-                  << error_text(head.status, body.is_discarded() ? nlohmann::json() : body) << "\n";
-      return exit_code_for_status(head.status);
+      return refused(head.status, body.is_discarded() ? nlohmann::json() : body);
     }
     display.clear_line();
     if (!api.wait_before_retry(why, wait_at_least)) return exit_code::unreachable;

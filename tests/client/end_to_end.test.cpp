@@ -2,8 +2,11 @@
 // stand-in for the real node until it lands): the journal key is the idempotency key and is on
 // disk before the request; a client killed mid-submit and run again makes no second job; a
 // server that comes up late or answers 503 is retried; a dropped event stream resumes with
-// Last-Event-ID, missing and repeating nothing; and the exit codes. No test sleeps: the client's
-// backoff sleep is a hook that records the delay (and may start the server).
+// Last-Event-ID, missing and repeating nothing; keep-alives hold a quiet stream open past the
+// client's read timeout, while real silence is taken for a dead connection; a token revoked
+// mid-stream ends the watch with exit 6 and no reconnect; and the exit codes. No test sleeps to
+// wait: the client's backoff sleep is a hook that records the delay (and may start the server),
+// and a quiet stream is the fake pausing for a set time (creating the condition under test).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -270,8 +273,98 @@ TEST_F(EndToEnd, AProgressLineOnATerminal) {
   auto c = context();
   c.tty = true;
   ASSERT_EQ(run_client(static_cast<int>(argv.size()), argv.data(), c), exit_code::ok);
-  EXPECT_NE(err.str().find("\r\033[2Kjob 1 running  attempt 2/3  "), std::string::npos) << err.str();
-  EXPECT_NE(err.str().find("job 1 succeeded  attempt 2/3"), std::string::npos);
+  EXPECT_NE(err.str().find("\r\033[2Kjob 1 running · attempt 2/3 · "), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("job 1 succeeded · attempt 2/3 · "), std::string::npos);
+}
+
+// The node ends the open stream of a revoked token within a second; every request after that is
+// 401. The client says the token was revoked or expired, exits "unauthorized" and does not
+// reconnect: retrying cannot bring a token back.
+TEST_F(EndToEnd, ARevokedTokenEndsTheWatchWithTheAuthExitCodeAndNoReconnect) {
+  fake_api api;
+  const auto id = api.add_job("k", {{"kind", "sleep"}}, "running",
+                              {{"running", R"({"attempt":1})"}, {"succeeded", "{}"}});
+  api.configure([](fake_api::knobs& k) { k.revoke_streams_after = 1; });
+  EXPECT_EQ(run(api.url(), {"watch", std::to_string(id)}), exit_code::unauthorized) << err.str();
+  EXPECT_NE(err.str().find("respawn: job 1: the token was revoked or expired (HTTP 401 unauthorized"),
+            std::string::npos)
+      << err.str();
+  EXPECT_NE(err.str().find("token from --token"), std::string::npos) << err.str();
+  EXPECT_EQ(api.stream_requests().size(), 1u);
+  EXPECT_TRUE(sleeps.empty()) << err.str();
+  EXPECT_EQ(event_lines(), std::vector<std::string>{R"(running {"attempt":1})"});
+}
+
+// The stream is quiet for several times the client's read timeout, but keep-alive comments come
+// (as the node sends one every 15 s): the same stream stays open to the job's end.
+TEST_F(EndToEnd, KeepAlivesHoldAStreamOpenPastTheReadTimeout) {
+  fake_api api;
+  const auto id = api.add_job("k", {{"kind", "sleep"}}, "running",
+                              {{"queued", "{}"}, {"running", R"({"attempt":1})"}, {"succeeded", "{}"}});
+  api.configure([](fake_api::knobs& k) {
+    k.pause_streams_after = 2;
+    k.pause_ms = 1500;           // 5 read timeouts of quiet...
+    k.keep_alive_every_ms = 50;  // ...with a keep-alive every 1/6 of one
+  });
+  std::vector<std::string> words = {"watch", std::to_string(id), "--server", api.url(), "--token", "secret"};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  auto c = context();
+  c.timeouts.stream_idle = 300ms;
+  ASSERT_EQ(run_client(static_cast<int>(argv.size()), argv.data(), c), exit_code::ok) << err.str();
+  EXPECT_GE(api.keep_alives_sent(), 10);
+  EXPECT_EQ(api.stream_requests().size(), 1u) << err.str();
+  EXPECT_EQ(err.str().find("resuming"), std::string::npos) << err.str();
+  EXPECT_EQ(event_lines(), (std::vector<std::string>{"queued {}", R"(running {"attempt":1})", "succeeded {}"}));
+}
+
+// Silence much longer than the keep-alive period means a dead connection (no FIN from a dead
+// machine): the client takes it for dropped and resumes with Last-Event-ID.
+TEST_F(EndToEnd, ASilentStreamIsTakenForDeadAndResumedWithLastEventId) {
+  fake_api api;
+  const auto id = api.add_job("k", {{"kind", "sleep"}}, "running",
+                              {{"queued", "{}"}, {"running", R"({"attempt":1})"}, {"succeeded", "{}"}});
+  api.configure([](fake_api::knobs& k) {
+    k.pause_streams_after = 2;
+    k.pause_ms = 1500;  // no keep-alive: 5 read timeouts of silence
+  });
+  std::vector<std::string> words = {"watch", std::to_string(id), "--server", api.url(), "--token", "secret"};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  auto c = context();
+  c.timeouts.stream_idle = 300ms;
+  ASSERT_EQ(run_client(static_cast<int>(argv.size()), argv.data(), c), exit_code::ok) << err.str();
+  auto streams = api.stream_requests();
+  ASSERT_EQ(streams.size(), 2u);
+  EXPECT_EQ(streams[1], "2");
+  EXPECT_NE(err.str().find("event stream dropped after event 2 (silent for 300 ms); resuming"), std::string::npos)
+      << err.str();
+  EXPECT_EQ(event_lines(), (std::vector<std::string>{"queued {}", R"(running {"attempt":1})", "succeeded {}"}));
+}
+
+// On a terminal the progress line's clock goes on while no event comes: it is redrawn at each
+// tick, not only at each event.
+TEST_F(EndToEnd, TheProgressLineIsRedrawnWhileTheStreamIsQuiet) {
+  fake_api api;
+  const auto id = api.add_job("k", {{"kind", "sleep"}}, "running", {{"running", R"({"attempt":1})"}, {"succeeded", "{}"}});
+  api.configure([](fake_api::knobs& k) {
+    k.pause_streams_after = 1;
+    k.pause_ms = 1000;
+  });
+  std::vector<std::string> words = {"watch", std::to_string(id), "--server", api.url(), "--token", "secret"};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  auto c = context();
+  c.tty = true;
+  c.timeouts.stream_tick = 50ms;
+  ASSERT_EQ(run_client(static_cast<int>(argv.size()), argv.data(), c), exit_code::ok) << err.str();
+  std::size_t redraws = 0;
+  const std::string text = err.str();
+  for (auto at = text.find("\r\033[2Kjob 1 running"); at != std::string::npos;
+       at = text.find("\r\033[2Kjob 1 running", at + 1)) {
+    ++redraws;
+  }
+  EXPECT_GE(redraws, 3u) << text;  // one at the event, and ticks during a second of quiet
 }
 
 }  // namespace

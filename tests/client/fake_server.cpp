@@ -3,6 +3,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -88,6 +89,11 @@ void fake_exchange::send_event(const std::string& id, const std::string& type, c
   const std::size_t half = event.size() / 2;
   write(hex(half) + "\r\n" + event.substr(0, half) + "\r\n");
   write(hex(event.size() - half) + "\r\n" + event.substr(half) + "\r\n");
+}
+
+void fake_exchange::send_comment(const std::string& text) {
+  const std::string comment = ": " + text + "\n\n";
+  write(hex(comment.size()) + "\r\n" + comment + "\r\n");
 }
 
 void fake_exchange::end_events() { write("0\r\n\r\n"); }
@@ -186,6 +192,11 @@ std::vector<std::optional<std::string>> fake_api::stream_requests() {
 std::size_t fake_api::job_count() {
   std::lock_guard lock(mutex_);
   return jobs_.size();
+}
+
+int fake_api::keep_alives_sent() {
+  std::lock_guard lock(mutex_);
+  return keep_alives_sent_;
 }
 
 void fake_api::on_post(std::function<void(const json&)> f) {
@@ -315,6 +326,28 @@ void fake_api::handle(const fake_request& r, fake_exchange& x) {
   x.respond(404, {{"error", {{"code", "not_found"}, {"message", "no route"}}}});
 }
 
+// Pauses a stream: until release() (at most 30 s) or, with `pause` set, for that long; with
+// `keep_alive_every` set, a keep-alive comment goes out that often meanwhile.
+void fake_api::pause_stream(fake_exchange& x, std::chrono::milliseconds pause,
+                            std::chrono::milliseconds keep_alive_every) {
+  std::unique_lock held(mutex_);
+  holding_ = true;
+  changed_.notify_all();
+  const auto until = std::chrono::steady_clock::now() + (pause.count() > 0 ? pause : std::chrono::milliseconds(30s));
+  auto done = [&] { return (pause.count() <= 0 && released_) || std::chrono::steady_clock::now() >= until; };
+  while (!done()) {
+    const auto wake = keep_alive_every.count() > 0 ? std::min(until, std::chrono::steady_clock::now() + keep_alive_every)
+                                                   : until;
+    changed_.wait_until(held, wake, [&] { return pause.count() <= 0 && released_; });
+    if (keep_alive_every.count() > 0 && !done()) {
+      held.unlock();
+      x.send_comment("keep-alive");
+      held.lock();
+      ++keep_alives_sent_;
+    }
+  }
+}
+
 void fake_api::stream_events(std::int64_t id, const fake_request& r, fake_exchange& x) {
   std::unique_lock lock(mutex_);
   auto it = jobs_.find(id);
@@ -332,6 +365,12 @@ void fake_api::stream_events(std::int64_t id, const fake_request& r, fake_exchan
   knobs_.drop_streams_after = -1;
   int hold_after = knobs_.hold_streams_after;
   knobs_.hold_streams_after = -1;
+  int pause_after = knobs_.pause_streams_after;
+  knobs_.pause_streams_after = -1;
+  const auto pause = std::chrono::milliseconds(knobs_.pause_ms);
+  const auto keep_alive_every = std::chrono::milliseconds(knobs_.keep_alive_every_ms);
+  int revoke_after = knobs_.revoke_streams_after;
+  knobs_.revoke_streams_after = -1;
   lock.unlock();
 
   x.start_events();
@@ -349,6 +388,15 @@ void fake_api::stream_events(std::int64_t id, const fake_request& r, fake_exchan
       x.drop();
       return;
     }
+    if (sent == revoke_after) {
+      {
+        std::lock_guard revoked(mutex_);
+        knobs_.token = "revoked";
+      }
+      x.end_events();  // the node closes the stream of a revoked token cleanly
+      return;
+    }
+    if (sent == pause_after) pause_stream(x, pause, keep_alive_every);
     x.send_event(std::to_string(i + 1), events[i].first, events[i].second);
     ++sent;
     if (events[i].first == "succeeded" || events[i].first == "dead" || events[i].first == "cancelled") {

@@ -5,6 +5,7 @@
 // lands; the lead adds tests against the real one. Nothing here is shipped.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,7 @@ class fake_exchange {
                const std::vector<std::pair<std::string, std::string>>& headers = {});
   void start_events();  // 200, text/event-stream, chunked
   void send_event(const std::string& id, const std::string& type, const std::string& data);
+  void send_comment(const std::string& text);  // ": TEXT", as the node's keep-alive
   void end_events();    // the last chunk: a clean end
   // The connection is cut (no last chunk): the client sees a dropped stream.
   void drop();
@@ -91,6 +93,14 @@ class fake_api {
     int unavailable = 0;                            // answer this many requests 503 Retry-After: 1
     int drop_streams_after = -1;                    // the first stream sends this many events, then drops
     int hold_streams_after = -1;                    // the first stream sends this many, then waits for release()
+    // The first stream sends this many events, then pauses — until release(), or for pause_ms if
+    // set — and then sends the rest: a job still running, its stream open and quiet.
+    int pause_streams_after = -1;
+    int pause_ms = 0;
+    int keep_alive_every_ms = 0;                    // > 0: a keep-alive comment this often in a pause
+    // The first stream sends this many events, then its token is revoked: the stream ends (as
+    // the node ends it within a second) and every later request is answered 401.
+    int revoke_streams_after = -1;
     std::vector<std::pair<std::string, std::string>> script{};  // events for new jobs; default: a success
   };
   void configure(const std::function<void(knobs&)>& change);
@@ -105,11 +115,14 @@ class fake_api {
   std::vector<post> posts();
   std::vector<std::optional<std::string>> stream_requests();  // the Last-Event-ID of each
   std::size_t job_count();
+  int keep_alives_sent();
   // Called with each POST before it is answered (the journal check of write-before-send).
   void on_post(std::function<void(const nlohmann::json& body)> f);
   // Waits (up to a deadline) until a stream is holding; release() lets it go on.
   bool wait_until_holding(std::chrono::milliseconds deadline);
   void release();
+  // Waits (up to a deadline) until a stream has paused (pause_streams_after).
+  bool wait_until_paused(std::chrono::milliseconds deadline) { return wait_until_holding(deadline); }
   // Adds a job directly (as if submitted earlier).
   std::int64_t add_job(const std::string& key, const nlohmann::json& request, const std::string& state,
                        std::vector<std::pair<std::string, std::string>> events);
@@ -117,6 +130,7 @@ class fake_api {
  private:
   void handle(const fake_request& r, fake_exchange& x);
   void stream_events(std::int64_t id, const fake_request& r, fake_exchange& x);
+  void pause_stream(fake_exchange& x, std::chrono::milliseconds pause, std::chrono::milliseconds keep_alive_every);
   nlohmann::json view(const job& j) const;
 
   std::mutex mutex_;
@@ -127,6 +141,7 @@ class fake_api {
   std::vector<std::optional<std::string>> stream_requests_;
   std::function<void(const nlohmann::json&)> on_post_;
   bool holding_ = false;
+  int keep_alives_sent_ = 0;
   bool released_ = false;
   fake_server server_;  // last: its threads use the members above
 };
