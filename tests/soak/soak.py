@@ -575,6 +575,7 @@ class soak:
     # -- the run -------------------------------------------------------------------------------
     def go(self):
         os.makedirs(self.work, exist_ok=True)
+        self.run_args = {"seconds": self.a.seconds, "seed": self.a.seed, "binary": self.a.binary}
         self.start_node()
         started_wall = time.monotonic()
         sampler = threading.Thread(target=self.sample_workers, daemon=True)
@@ -606,6 +607,7 @@ class soak:
                 self.violations.append("the node did not stop within 40 s of SIGTERM")
         self.kill_everything()
         wall = time.monotonic() - started_wall
+        self.save_state(unfinished, wall)
         return self.judge(unfinished, wall)
 
     def wait_final(self, deadline):
@@ -614,6 +616,17 @@ class soak:
             for job in self.jobs:
                 for job_id in job["acked_ids"]:
                     pending[job_id] = self.tokens[job["user"]]
+            sessions = [s["job_id"] for s in self.sessions]
+        # A session runs only while streamed: one whose client gave up waiting for its end (its
+        # answers starved) is streamed here, as a returning client would, so that it can end.
+        streams = []
+        for job_id in sessions:
+            try:
+                status, answer = request(self.port, "GET", f"/v1/jobs/{job_id}", self.tokens["dan"])
+                if status == 200 and answer.get("state") not in history.FINAL:
+                    streams.append(stream(self.port, self.tokens["dan"], job_id))
+            except RETRYABLE:
+                pass
         while pending and time.monotonic() < deadline:
             for job_id, token in list(pending.items()):
                 try:
@@ -624,6 +637,8 @@ class soak:
                     break
             if pending:
                 time.sleep(0.25)
+        for st in streams:
+            st.close()
         return sorted(pending)
 
     def kill_everything(self):
@@ -635,11 +650,27 @@ class soak:
             self.heart.wait()
 
     # -- the figures and the invariants ---------------------------------------------------------
+    STATE = ("jobs", "sessions", "kills", "node_down_us", "worker_samples", "stream_gaps", "hog_cancels",
+             "violations", "planned", "t0_us", "run_args")
+
+    def save_state(self, unfinished, wall):
+        """What the client saw (records.json): enough to judge the run again (--judge-only)."""
+        state = {name: getattr(self, name) for name in self.STATE}
+        state.update(unfinished=unfinished, wall=wall)
+        with open(os.path.join(self.work, "records.json"), "w") as f:
+            json.dump(state, f)
+
+    def load_state(self):
+        with open(os.path.join(self.work, "records.json")) as f:
+            state = json.load(f)
+        for name in self.STATE:
+            setattr(self, name, state[name])
+        self.stream_gaps = [(j, tuple(g)) for j, g in self.stream_gaps]
+        return state["unfinished"], state["wall"]
+
     def judge(self, unfinished, wall):
         records = {"jobs": [{k: j[k] for k in ("key", "user", "kind", "acked_ids")} for j in self.jobs],
                    "sessions": [dict(s) for s in self.sessions], "node_down": self.node_down_us}
-        with open(os.path.join(self.work, "records.json"), "w") as f:
-            json.dump({"records": records, "jobs": self.jobs, "kills": self.kills}, f)
         db_path = os.path.join(self.data, "jobs.db")
         findings, violations = history.check(db_path, records)
         db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
@@ -685,7 +716,7 @@ class soak:
                           and k["at_us"] <= e["time_us"] < next_kill and claimed_at is not None
                           and claimed_at < k["at_us"]):
                         interrupted += 1
-                        k["rerun"].append(job)
+                        k["rerun"].append(job["acked_ids"][0])
                         kinds[job["role"]] = kinds.get(job["role"], 0) + 1
                         if claimed_at < k["at_us"] - STALE_CLAIM_S * 1e6:
                             stale += 1
@@ -713,14 +744,18 @@ class soak:
             body = job["body"]
             if body["kind"] == "sleep":
                 return (body["args"]["ms"] + 50) * 1000
+            # A hog holds its worker until the worker is killed (at its deadline, or after its
+            # cancel's grace); however long the node takes to do that counts as held (the cancel's
+            # own time is judged by hog_cancel), so the node's end is taken when it is later.
+            real = (t(ev, *history.FINAL) or 0) - t(ev, "submitted")
             if job["role"] == "hog_cancelled" and t(ev, "cancel_requested"):
-                return t(ev, "cancel_requested") - t(ev, "submitted") + 2_500_000
-            return (body.get("timeout_ms", 10000) + 500) * 1000
+                return max(real, t(ev, "cancel_requested") - t(ev, "submitted") + 2_500_000)
+            return max(real, (body.get("timeout_ms", 10000) + 500) * 1000)
 
         runs = [(s, nominal_us(job, ev)) for job, ev, s, f in batch if job["kind"] != "noop" and s is not None]
         by_id = {job["acked_ids"][0]: (job, ev) for job, ev, s, f in batch}
         for k in self.kills:
-            runs += [(k["ready_us"] + 500_000, nominal_us(*by_id[job["acked_ids"][0]])) for job in k["rerun"]]
+            runs += [(k["ready_us"] + 500_000, nominal_us(*by_id[job_id])) for job_id in k["rerun"]]
         runs.sort()
         free_at = [0] * WORKERS
         spans = []  # (ready, end): waiting for or holding a worker in the ideal schedule
@@ -733,6 +768,7 @@ class soak:
             return sum(1 for s, f in spans if s <= time_us < f)
 
         noop_free, noop_all, noop_near_kill, short_wait, short_wait_free = [], [], 0, [], []
+        noop_free_jobs = []  # (latency, job id, load second, jobs holding a worker in the ideal schedule)
         for job, ev, s, f in batch:
             if s is None or f is None:
                 continue
@@ -743,6 +779,8 @@ class soak:
                     noop_near_kill += 1
                 elif busy_at(s) < WORKERS:
                     noop_free.append(latency)
+                    noop_free_jobs.append((round(latency, 3), job["acked_ids"][0], round((s - self.t0_us) / 1e6, 2),
+                                           busy_at(s)))
             elif job["role"] == "short_sleep" and not near_kill(s, f) and t(ev, "succeeded"):
                 wait = max(0.0, latency - job["body"]["args"]["ms"] / 1000)
                 short_wait.append(wait)
@@ -863,10 +901,10 @@ class soak:
         everything += [f"session {j}: input {q} answered {d} s after the resume" for j, q, d in slow_resume]
         everything += [f"session {j}: stream ids jumped from {a} to {b}" for j, (a, b) in self.stream_gaps]
         summary = {
-            "seconds": self.a.seconds,
+            "seconds": self.run_args["seconds"],
             "wall_s": round(wall, 1),
-            "seed": self.a.seed,
-            "binary": self.a.binary,
+            "seed": self.run_args["seed"],
+            "binary": self.run_args["binary"],
             "workers": WORKERS,
             "plan": self.planned,
             "users": PERSONAS,
@@ -876,7 +914,10 @@ class soak:
                      "final_more_than_once": findings["final_more_than_once"],
                      "still_unfinished_at_drain": len(unfinished)},
             "noop_submit_to_done_s": {"with_a_free_worker": noop_q, "all": quantiles(noop_all),
-                                      "near_a_kill_not_judged": noop_near_kill},
+                                      "near_a_kill_not_judged": noop_near_kill,
+                                      "slowest_with_a_free_worker": [
+                                          {"latency_s": lat, "job": j, "at_load_s": at, "ideal_busy": b}
+                                          for lat, j, at, b in sorted(noop_free_jobs, reverse=True)[:5]]},
             "short_sleep_wait_beyond_its_ms_s": {"all": quantiles(short_wait),
                                                  "with_a_free_worker": quantiles(short_wait_free)},
             "session_answer_s": {"while_attached": quantiles(attached_lat), "after_resume": quantiles(resume_lat),
@@ -908,7 +949,7 @@ class soak:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--binary", required=True)
+    parser.add_argument("--binary", help="the respawn binary (required unless --judge-only)")
     parser.add_argument("--work", required=True, help="the run's folder: data, node.log, records, summary")
     parser.add_argument("--seconds", type=float, default=600, help="the load's length")
     parser.add_argument("--seed", type=int, default=None)
@@ -916,7 +957,16 @@ def main():
     parser.add_argument("--kill-every", type=float, default=120, help="a node SIGKILL every this many seconds")
     parser.add_argument("--kills", type=int, default=None, help="the number of node kills (overrides --kill-every)")
     parser.add_argument("--drain", type=float, default=60, help="seconds for acknowledged jobs to end after the load")
+    parser.add_argument("--judge-only", action="store_true",
+                        help="judge the run in --work again (its records.json and data) without running it")
     a = parser.parse_args()
+    if a.judge_only:
+        run = soak(a)
+        summary = run.judge(*run.load_state())
+        print(json.dumps(summary, indent=2))
+        return 0 if summary["ok"] else 1
+    if not a.binary:
+        parser.error("--binary is required")
     if a.seed is None:
         a.seed = random.randrange(1 << 30)
     if a.port == 0:
