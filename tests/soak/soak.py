@@ -385,6 +385,8 @@ class soak:
                     self.first_after_idle("ann", rng)
                     after_idle = False
                 for _ in range(rng.randint(3, 10)):
+                    if not self.left(index):
+                        break  # the phase is over: a quiet period must stay quiet
                     if rng.random() < 0.7:
                         self.noop("ann")
                     else:
@@ -413,6 +415,8 @@ class soak:
                 time.sleep(rng.uniform(0.5, 1.5))
             while self.left(index) > 1.0:
                 for _ in range(rng.randint(1, 4)):
+                    if not self.left(index):
+                        break
                     self.noop("ben")
                     time.sleep(rng.uniform(0.05, 0.4))
                 time.sleep(rng.uniform(1.0, 3.0))
@@ -450,6 +454,8 @@ class soak:
                 else:
                     self.submit("cat", {"kind": "loop", "timeout_ms": HOG_TIMEOUT_MS, "max_attempts": 1}, "hog")
                 for _ in range(rng.randint(1, 3)):
+                    if not self.left(index):
+                        break
                     self.noop("cat")
                     time.sleep(rng.uniform(0.1, 0.5))
                 time.sleep(rng.uniform(2.0, 4.0))
@@ -463,6 +469,8 @@ class soak:
                 if after_idle:
                     self.first_after_idle("eve", rng)
                 for _ in range(rng.randint(1, 3)):
+                    if not self.left(index):
+                        break
                     self.noop("eve")
                     time.sleep(rng.uniform(0.05, 0.5))
                 gap = rng.uniform(2.0, 8.0)
@@ -791,10 +799,9 @@ class soak:
         # Heartbeat kills and the first jobs after an idle gap.
         heartbeat = []
         first_after_idle = {"count": 0, "succeeded_first_attempt": 0, "dead": 0}
+        for job_id, ev in logs.items():  # session answers included: a failed one is an output's error
+            heartbeat += [job_id for e in ev if "stopped answering heartbeats" in json.dumps(e["payload"])]
         for job, ev, s, f in batch:
-            for e in ev:
-                if e["type"] in ("attempt_failed", "dead") and "stopped answering heartbeats" in error_of(e):
-                    heartbeat.append(job["acked_ids"][0])
             if job["role"] == "first_after_idle":
                 first_after_idle["count"] += 1
                 final = next((e["type"] for e in ev if e["type"] in history.FINAL), "unfinished")
@@ -925,7 +932,7 @@ class soak:
             "node_kills": kills_out,
             "attempts_burned_per_kill": (round(sum(k["attempts_interrupted"] for k in kills_out) / len(kills_out), 1)
                                          if kills_out else None),
-            "heartbeat_kills": {"jobs": len(heartbeat), "node_log_lines": node_log_heartbeat},
+            "heartbeat_kills": {"errors_in_log": len(heartbeat), "jobs": len(set(heartbeat)), "node_log_lines": node_log_heartbeat},
             "first_after_idle": first_after_idle,
             "workers_ever_running": {"max": max(samples) if samples else 0, "samples_by_count": by_count},
             "hog": {"cancel_to_cancelled_s": quantiles(hog_cancel)},
