@@ -744,7 +744,7 @@ class soak:
 
         # "A worker was free" is judged on an ideal schedule, not on the node's: the non-noop batch
         # jobs run FIFO on WORKERS workers for their nominal time (sleep: its ms; a hog: to its
-        # deadline or its cancel plus the kill grace), again from the new node's start if a kill
+        # deadline, or its cancel plus HOG_CANCEL_MAX_S), again from the new node's start if a kill
         # interrupted them. A noop submitted while that schedule had a worker free had nothing to
         # wait for. (The node's own state would not do: on a node that queues badly, everything
         # looks busy.)
@@ -752,13 +752,12 @@ class soak:
             body = job["body"]
             if body["kind"] == "sleep":
                 return (body["args"]["ms"] + 50) * 1000
-            # A hog holds its worker until the worker is killed (at its deadline, or after its
-            # cancel's grace); however long the node takes to do that counts as held (the cancel's
-            # own time is judged by hog_cancel), so the node's end is taken when it is later.
-            real = (t(ev, *history.FINAL) or 0) - t(ev, "submitted")
+            # A hog holds its worker until the worker is killed: at its deadline (+1 s), or after its
+            # cancel, within the bound hog_cancel accepts. Bounds, not the node's own times: on a
+            # node that queues badly those would make everything look busy.
             if job["role"] == "hog_cancelled" and t(ev, "cancel_requested"):
-                return max(real, t(ev, "cancel_requested") - t(ev, "submitted") + 2_500_000)
-            return max(real, (body.get("timeout_ms", 10000) + 500) * 1000)
+                return t(ev, "cancel_requested") - t(ev, "submitted") + int(HOG_CANCEL_MAX_S * 1e6)
+            return (body.get("timeout_ms", 10000) + 1000) * 1000
 
         runs = [(s, nominal_us(job, ev)) for job, ev, s, f in batch if job["kind"] != "noop" and s is not None]
         by_id = {job["acked_ids"][0]: (job, ev) for job, ev, s, f in batch}
