@@ -106,9 +106,8 @@ class pool_manager final : public process {
         w.in_flight -= std::min<std::size_t>(w.in_flight, d->ids.size());
         in_flight_ -= std::min<std::size_t>(in_flight_, d->ids.size());
         for (auto id : d->ids) unassign(w, id);
-        if (w.in_flight == 0) {
+        if (w.in_flight == 0 || w.tasks.empty()) {
           w.idle_since = clock::now();
-        } else if (w.tasks.empty()) {
         } else if (d->head != 0 && w.tasks.front() == d->head) {
           w.head_since = d->head_since;  // the owner saw it start then
         } else if (w.tasks.front() != head_before) {
@@ -445,7 +444,7 @@ class pool_manager final : public process {
       }
     }
     rebalance(open, h, now);
-    grow(h, now);
+    grow(open, h, now);
     arm_rebalance(open, now);
   }
 
@@ -458,28 +457,34 @@ class pool_manager final : public process {
     return may_start(probe, h);
   }
 
+  // Workers whose waiting tasks may be recalled: ready ones, the retiring (old generation after a
+  // reload) included, so that a reload does not leave tasks behind an old worker's long head.
+  bool recallable(const worker& w) const { return w.ready && !w.leaving; }
+
   // A worker is idle while tasks wait, unstarted, behind a stalled head elsewhere: recall them
   // (they come back to the front of the queue, in order, and go to the idle worker).
   void rebalance(const std::vector<worker*>& open, const heads& h, clock::time_point now) {
     bool idle = std::any_of(open.begin(), open.end(), [](const worker* w) { return w->in_flight == 0; });
     if (!idle) return;
-    for (worker* w : open) {
-      if (w->tasks.size() < 2 || !stalled(*w, now) || !movable(*w, h)) continue;
+    for (auto& [raw, w] : workers_) {
+      if (!recallable(w) || w.tasks.size() < 2 || !stalled(w, now) || !movable(w, h)) continue;
       std::vector<std::uint64_t> ids;
-      for (std::size_t i = 1; i < w->tasks.size(); ++i) {
-        if (w->recalling.insert(w->tasks[i]).second) ids.push_back(w->tasks[i]);
+      for (std::size_t i = 1; i < w.tasks.size(); ++i) {
+        if (w.recalling.insert(w.tasks[i]).second) ids.push_back(w.tasks[i]);
       }
       if (ids.empty()) continue;
       tasks_recalled_ += ids.size();
-      send(w->owner, detail::recall_tasks{std::move(ids)});
+      send(w.owner, detail::recall_tasks{std::move(ids)});
     }
   }
 
   // Tasks wait (in the queue, or behind a stalled head) that a new worker could start: start
   // one more (one at a time, so that a burst does not overshoot). Batch tasks need a batch slot
   // (max_workers of them); interactive ones may also use the interactive_workers above that.
-  void grow(const heads& h, clock::time_point now) {
+  void grow(const std::vector<worker*>& open, const heads& h, clock::time_point now) {
     if (starting_ > 0 || retry_pending_) return;
+    // An idle worker left after dispatch and rebalance: what waits could not use a new one either.
+    if (std::any_of(open.begin(), open.end(), [](const worker* w) { return w->in_flight == 0; })) return;
     bool batch = false;
     bool interactive = false;
     auto want = [&](const task_request& t) {
@@ -491,7 +496,7 @@ class pool_manager final : public process {
       if (batch) break;
     }
     for (auto& [raw, w] : workers_) {
-      if (usable(w) && w.tasks.size() > w.recalling.size() + 1 && stalled(w, now)) {
+      if (recallable(w) && w.tasks.size() > w.recalling.size() + 1 && stalled(w, now)) {
         task_request probe;
         probe.group = w.group;
         probe.interactive = w.interactive;
@@ -509,9 +514,9 @@ class pool_manager final : public process {
     bool idle = std::any_of(open.begin(), open.end(), [](const worker* w) { return w->in_flight == 0; });
     if (!idle && live() >= config_.max_workers + config_.interactive_workers) return;  // nowhere to go
     std::optional<clock::time_point> next;
-    for (worker* w : open) {
-      if (w->tasks.size() < 2 || stalled(*w, now)) continue;
-      auto at = w->head_since + config_.pipeline_stall;
+    for (auto& [raw, w] : workers_) {
+      if (!recallable(w) || w.tasks.size() < 2 || stalled(w, now)) continue;
+      auto at = w.head_since + config_.pipeline_stall;
       if (!next || at < *next) next = at;
     }
     if (!next) return;
