@@ -105,7 +105,10 @@ class pool_manager final : public process {
         std::uint64_t head_before = w.tasks.empty() ? 0 : w.tasks.front();
         w.in_flight -= std::min<std::size_t>(w.in_flight, d->ids.size());
         in_flight_ -= std::min<std::size_t>(in_flight_, d->ids.size());
-        for (auto id : d->ids) unassign(w, id);
+        for (auto id : d->ids) {
+          unassign(w, id);
+          if (!cancel_on_return_.empty()) cancel_on_return_.erase(id);
+        }
         if (w.in_flight == 0 || w.tasks.empty()) {
           w.idle_since = clock::now();
         } else if (d->head != 0 && w.tasks.front() == d->head) {
@@ -144,7 +147,11 @@ class pool_manager final : public process {
       // Back to the front, in their order: they were next anyway.
       for (auto t = q->tasks.rbegin(); t != q->tasks.rend(); ++t) {
         // A task of a submitter that died meanwhile is dropped, not run for nobody.
-        if (!t->reply_to || submitters_.count(t->reply_to) != 0) queue_.push_front(std::move(*t));
+        if (cancel_on_return_.erase(t->id) != 0) {
+          send(t->reply_to, task_outcome{t->id, task_status::cancelled, {}, {}, worker_exit::none, 0, t->attempt});
+        } else if (!t->reply_to || submitters_.count(t->reply_to) != 0) {
+          queue_.push_front(std::move(*t));
+        }
       }
       dispatch();
       check_fences();
@@ -316,6 +323,7 @@ class pool_manager final : public process {
     worker w = it->second;
     workers_.erase(it);
     in_flight_ -= std::min(in_flight_, w.in_flight);
+    for (auto id : w.tasks) cancel_on_return_.erase(id);  // ended with its worker
     if (!w.ready) {
       if (starting_ > 0) --starting_;
       if (!w.retiring) start_failed();  // a reload retired it before its hello: no failure
@@ -549,6 +557,9 @@ class pool_manager final : public process {
     // Sent to a worker already: its owner passes the cancel on if the task is its.
     for (auto& [raw, w] : workers_) {
       if (w.in_flight > 0) send(w.owner, c);
+      // Being recalled: its owner may have handed it back already (on its way here), and would
+      // not find it; it is answered cancelled when it lands.
+      if (w.recalling.count(c.id) != 0) cancel_on_return_.insert(c.id);
     }
   }
 
@@ -608,6 +619,7 @@ class pool_manager final : public process {
   bool retry_pending_ = false;
   bool rebalance_armed_ = false;
   std::uint64_t tasks_recalled_ = 0;
+  std::unordered_set<std::uint64_t> cancel_on_return_;  // cancelled while being recalled
   std::unordered_map<respawn::pid, monitor_ref> submitters_;  // reply_to pids, monitored
   std::vector<fence_task> fences_;                             // waiting for their id to be gone
 };
