@@ -239,11 +239,12 @@ TEST_F(dispatch, a_silent_task_after_an_idle_spell_is_not_killed_for_heartbeats)
   c.min_workers = 1;
   c.max_workers = 1;
   c.worker.heartbeat_interval = 50ms;
-  c.worker.heartbeat_timeout = 300ms;
+  c.worker.heartbeat_timeout = 500ms;  // generous: sanitizer builds on a loaded machine stall at times
   auto h = start(c);
   ASSERT_TRUE(eventually([&] { return stats(h.manager).workers == 1; }));
-  std::this_thread::sleep_for(1s);  // idle for over three heartbeat timeouts
-  me.send(h.manager, respawn::submit_task{task(1, "sleep", R"({"ms":1000})", me.self())});
+  std::this_thread::sleep_for(1500ms);  // idle for three heartbeat timeouts
+  // Silent (sleep reports no progress) for thirty ping intervals.
+  me.send(h.manager, respawn::submit_task{task(1, "sleep", R"({"ms":1500})", me.self())});
   ASSERT_TRUE(until([&] { return done(1); }));
   EXPECT_EQ(log[1].outcome->status, task_status::succeeded) << log[1].outcome->error;
   EXPECT_EQ(stats(h.manager).workers_died, 0u);
