@@ -258,7 +258,7 @@ TEST_F(dispatch, a_stopped_idle_worker_is_killed_for_heartbeats_and_replaced) {
   c.min_workers = 1;
   c.max_workers = 1;
   c.worker.heartbeat_interval = 50ms;
-  c.worker.heartbeat_timeout = 300ms;
+  c.worker.heartbeat_timeout = 500ms;
   auto h = start(c);
   me.send(h.manager, respawn::submit_task{task(1, "noop", "{}", me.self())});
   ASSERT_TRUE(until([&] { return done(1); }));
