@@ -7,7 +7,12 @@
 // time, 2,000 sequential round trips give the latency of a lone task (p50/p99, microseconds).
 //
 //   respawn-bench worker_roundtrip [--n 200000] [--p 2 workers] [--k 64 in flight per worker]
+//
+// RESPAWN_BENCH_PIPELINE_STALL_US=N sets worker_pool_config::pipeline_stall (microseconds; the
+// pool's default otherwise): how long a running task may have run and still get tasks sent
+// behind it. 0 sends a task only to an idle worker (no pipelining at all).
 #include <algorithm>
+#include <cstdlib>
 #include <thread>
 #include <cstdio>
 #include <vector>
@@ -74,6 +79,9 @@ int run_worker_roundtrip(const options& o) {
   c.min_workers = static_cast<std::size_t>(workers);
   c.max_workers = static_cast<std::size_t>(workers);
   c.max_in_flight = static_cast<std::size_t>(in_flight);
+  if (const char* stall = std::getenv("RESPAWN_BENCH_PIPELINE_STALL_US")) {
+    c.pipeline_stall = std::chrono::microseconds{std::atoll(stall)};
+  }
   auto pool = respawn::start_worker_pool(rt, c);
   respawn::scoped_process me{rt};
 
@@ -115,6 +123,7 @@ int run_worker_roundtrip(const options& o) {
 
   json_line line{"worker_roundtrip", rt.config().scheduler_threads};
   line.num("n", n).num("worker_processes", workers).num("in_flight_per_worker", in_flight);
+  line.num("pipeline_stall_us", static_cast<std::int64_t>(c.pipeline_stall.count()));
   line.timing(seconds, n);
   line.real("lone_p50_us", us[us.size() / 2], 1).real("lone_p99_us", us[us.size() * 99 / 100], 1);
   line.print();

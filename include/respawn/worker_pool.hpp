@@ -7,10 +7,15 @@
 // restart intensity apply to OS processes unchanged.
 //
 // The pool keeps workers started ahead of need: at least min_workers, growing toward max_workers
-// while tasks wait, shrinking back when idle, replacing any that dies. Tasks are sent to a
-// worker's socket as they come (up to max_in_flight per worker, so that short tasks batch into
-// few writes); a task that had not started when its worker died goes back to the queue without
-// costing an attempt. reload() starts new workers from the binary's file as it is now (hot code
+// while tasks wait (in its queue, or behind a long task in a worker), shrinking back when idle,
+// replacing any that dies. A task goes to an idle worker first; it is sent behind a busy
+// worker's running task (up to max_in_flight, so that short tasks batch into few writes) only
+// while that task has run less than pipeline_stall, and the pool recalls the tasks that wait
+// behind a task that turned out long as soon as a worker is idle: no task waits behind another
+// while capacity is idle. Task groups share the workers fairly (max_workers_per_group) and
+// interactive tasks have workers of their own above max_workers (interactive_workers). A task
+// that had not started when its worker died, or that was recalled, goes back to the queue
+// without costing an attempt (it gets task_started only from the worker that starts it). reload() starts new workers from the binary's file as it is now (hot code
 // upgrade): idle old workers exit at once, busy ones after their tasks.
 //
 //   respawn::worker_pool_config cfg;            // binary: this program, mode "worker"
@@ -63,7 +68,7 @@ enum class worker_exit : std::uint8_t {
   deadline,       // killed at its task's deadline
   memory_limit,   // killed over its memory limit
   cpu_limit,      // killed over its CPU-time limit (SIGXCPU)
-  heartbeat,      // stopped answering heartbeats while busy; killed
+  heartbeat,      // did not answer a ping within heartbeat_timeout; killed
   malformed,      // sent a malformed frame; killed
   closed_socket,  // closed its socket; killed
   start_failed,   // could not be started, or never said hello
@@ -143,18 +148,23 @@ struct pool_stats {
   std::size_t starting = 0;
   std::size_t retiring = 0;  // old generation, finishing their tasks
   std::size_t queued = 0;    // not yet sent to any worker
-  std::size_t in_flight = 0;
+  std::size_t in_flight = 0;  // sent to a worker and not done: running, or waiting in a worker
   std::uint64_t generation = 0;  // bumped by every reload
   std::uint64_t workers_started = 0;
   std::uint64_t workers_died = 0;  // ended other than on request
   std::vector<std::string> builds{};  // the build each ready worker reported in its hello
+  std::size_t waiting_in_workers = 0;  // sent to a worker behind its running task, not started
+  std::uint64_t tasks_recalled = 0;    // recall requests sent (a task may start before it lands)
+  std::size_t busy = 0;                // ready workers with a task running
 };
 
 struct worker_options {
   std::string binary{};                    // "" : this program (/proc/self/exe's path at start)
   std::vector<std::string> args{"worker"};  // before --fd N --parent PID
-  std::chrono::milliseconds heartbeat_interval{1000};  // a ping this often while busy
-  std::chrono::milliseconds heartbeat_timeout{5000};   // silence past this while busy: killed
+  // Every ready worker, idle or busy, is pinged this often; a worker that has sent no frame at all
+  // (a pong, or anything else) for heartbeat_timeout after a ping is killed (worker_exit::heartbeat).
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds heartbeat_timeout{5000};
   std::chrono::milliseconds start_timeout{10000};      // hello within this, or start_failed
   std::chrono::milliseconds term_grace{2000};          // SIGTERM, then SIGKILL after this
   std::chrono::milliseconds closed_grace{200};  // after EOF, wait this long for the exit status
@@ -168,14 +178,21 @@ struct worker_pool_config {
   std::size_t min_workers = 2;
   std::size_t max_workers = 8;
   // Tasks sent ahead to one worker: batching is what makes short tasks cheap (64: ~300,000 no-op
-  // tasks/s on 2 cores, 16: ~80,000, 1: ~13,000; docs/BENCHMARKS.md). Tasks go to the least
-  // loaded worker first, so they queue behind another task only when every worker is busy.
+  // tasks/s on 2 cores, 16: ~80,000, 1: ~13,000; docs/BENCHMARKS.md). Tasks go to an idle worker
+  // first, then behind the least loaded worker's running task, but only while that task has run
+  // less than pipeline_stall: a long task gets nothing behind it, and what already waits behind
+  // it is recalled when a worker is idle (docs/workers.md).
   std::size_t max_in_flight = 64;
+  std::chrono::microseconds pipeline_stall{2000};
   std::chrono::milliseconds idle_timeout{30000};  // an idle worker above min exits after this
   // Fair shares: workers one task group may occupy at once (0: no cap). The engine sets
   // max_workers - 1, so one user's jobs, endless loops included, always leave a worker to others.
+  // A task of a group at its cap waits in the queue (other groups' tasks pass it; FIFO within a
+  // group). With a cap, a grouped task is sent behind a running task only of its own group.
   std::size_t max_workers_per_group = 0;
-  // Workers kept above max_workers for interactive tasks only (session answers).
+  // Workers the pool may start above max_workers for interactive tasks only (session answers):
+  // batch tasks never run in more than max_workers workers at once, so an interactive task
+  // always finds a worker. With any, tasks are sent behind running tasks only of their own kind.
   std::size_t interactive_workers = 0;
 };
 

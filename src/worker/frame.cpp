@@ -71,6 +71,8 @@ bool known_type(std::uint8_t t) noexcept {
     case frame_type::task:
     case frame_type::cancel:
     case frame_type::ping:
+    case frame_type::recall:
+    case frame_type::recall_refused:
     case frame_type::hello:
     case frame_type::result:
     case frame_type::progress:
@@ -93,6 +95,8 @@ const char* to_string(frame_type t) noexcept {
     case frame_type::output: return "output";
     case frame_type::snapshot: return "snapshot";
     case frame_type::pong: return "pong";
+    case frame_type::recall: return "recall";
+    case frame_type::recall_refused: return "recall_refused";
   }
   return "unknown";
 }
@@ -151,7 +155,7 @@ result_frame decode_result(std::string_view payload) {
   reader r{payload};
   result_frame out;
   auto status = r.uint(1);
-  if (status > static_cast<std::uint64_t>(task_status::unknown_kind)) {
+  if (status > static_cast<std::uint64_t>(task_status::recalled)) {
     throw malformed_frame{"unknown task status " + std::to_string(status)};
   }
   out.status = static_cast<task_status>(status);

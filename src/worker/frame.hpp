@@ -35,6 +35,8 @@ enum class frame_type : std::uint8_t {
   task = 1,    // task_frame
   cancel = 2,  // (empty) ask the running task `task` to stop; it sees cancelled()
   ping = 3,    // (empty) heartbeat; the worker answers pong at once, even while a task runs
+  recall = 4,  // (empty) give task `task` back if it has not started: the worker answers a result
+               // of status `recalled` if it dropped it from its queue, recall_refused otherwise
   // worker -> node
   hello = 64,     // hello_frame, the worker's first frame
   result = 65,    // result_frame: task `task` ended
@@ -42,7 +44,12 @@ enum class frame_type : std::uint8_t {
   output = 67,    // JSON text: an output the task emitted
   snapshot = 68,  // JSON text: the task's latest recovery snapshot
   pong = 69,      // (empty) answer to ping
+  recall_refused = 70,  // (empty) answer to a recall of a task that is not queued (it runs or ended)
 };
+// Compatibility across a hot upgrade: the node keeps its code while new workers start from the
+// new file, so a worker never sends a frame type (or result status) newer than the protocol's
+// first version unless the node asked for it: `recalled` and recall_refused only answer a recall,
+// which only a node that knows them sends.
 
 bool known_type(std::uint8_t t) noexcept;
 const char* to_string(frame_type t) noexcept;
@@ -68,6 +75,7 @@ enum class task_status : std::uint8_t {
   failed = 1,     // value: the escaped exception as "TYPE: what()"
   cancelled = 2,  // value: "" (the handler returned after cancelled() became true)
   unknown_kind = 3,
+  recalled = 4,  // value: "" (dropped from the worker's queue on a recall; it never started)
 };
 struct result_frame {
   task_status status = task_status::succeeded;

@@ -1,6 +1,8 @@
 // io_poller.cpp: see io_poller.hpp.
 #include "io_poller.hpp"
 
+#include <chrono>
+
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -250,6 +252,10 @@ void io_poller::on_socket(port& p, std::uint32_t events, bool drain) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         closed = true;  // EOF or a socket error
         break;
+      }
+      if (read_total > 0) {
+        // Heard from: the owner judges heartbeats by this, not by when it got round to the frames.
+        p.last_read_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
       }
       if (closed || !malformed.empty()) {
         // Stop reading: nothing more this worker says can be trusted or will come.

@@ -19,6 +19,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -65,6 +67,12 @@ class port {
   // Closes the node's end of the socket: the worker reads EOF and exits (a clean stop).
   void close_socket();
   pid_t os_pid() const noexcept { return os_pid_; }
+  // When the poller last read bytes from the worker (steady_clock), 0 if never: written by the
+  // poller thread as it reads, so a heartbeat judged by it does not depend on how soon the
+  // worker's owner was scheduled to handle the frames.
+  std::chrono::steady_clock::time_point last_read() const noexcept {
+    return std::chrono::steady_clock::time_point{std::chrono::steady_clock::duration{last_read_ns_.load(std::memory_order_relaxed)}};
+  }
 
  private:
   friend class io_poller;
@@ -80,6 +88,7 @@ class port {
   respawn::pid owner_{};
   io_poller* poller_ = nullptr;
   std::uint64_t key_ = 0;
+  std::atomic<std::chrono::steady_clock::rep> last_read_ns_{0};
 };
 
 class io_poller {

@@ -2,6 +2,7 @@
 // tell each other. Internal; the public messages are in respawn/worker_pool.hpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,9 +21,19 @@ struct worker_ready {
   std::uint32_t os_pid = 0;
   std::uint64_t generation = 0;
 };
-// The owner finished these tasks (one message per batch of results).
+// The owner finished these tasks (one message per batch of results). `head` is the task its
+// worker runs now (0: none) and `head_since` when it started: the manager's dispatch sends
+// nothing behind a head that has run longer than pipeline_stall (docs/workers.md).
 struct worker_done {
   respawn::pid owner;
+  std::vector<std::uint64_t> ids;
+  std::uint64_t head = 0;
+  std::chrono::steady_clock::time_point head_since{};
+};
+// Give back these tasks if they have not started (they wait behind a stalled head, and a worker
+// is idle). The owner sends a recall frame for each; the worker's `recalled` answers come back
+// as requeue_tasks (no outcome to the submitter); a task that started meanwhile just runs.
+struct recall_tasks {
   std::vector<std::uint64_t> ids;
 };
 // The submitter `reply_to` died (the manager's monitor said so): cancel its tasks in this worker
@@ -64,6 +75,7 @@ struct cancel_grace_tick {  // a cancelled (or abandoned) task's grace has passe
 
 // Pool manager timers.
 struct idle_check_tick {};
+struct rebalance_tick {};  // armed only while a head may become stalled with tasks behind it
 struct start_retry_tick {};
 
 }  // namespace respawn::detail

@@ -5,7 +5,9 @@
 // A cancel finds its task in one of two places, and both are decided under one lock so that a
 // task can never be between them: still queued, it is dropped and answered `cancelled` at once
 // (it never runs); running, its cancelled flag is set and the handler sees cancelled(). A cancel
-// for a task we no longer hold is ignored: its result is already on the way.
+// for a task we no longer hold is ignored: its result is already on the way. A recall (the pool
+// moves a task that waits here behind a long one to an idle worker) takes a task only while it
+// is still queued, under the same lock: a task is either given back or run, never both.
 //
 // Bound: the node keeps a bounded number of tasks in flight per worker (its pipeline window), so
 // this queue never holds more than that. A node that sends more than max_queued is broken, and
@@ -60,6 +62,19 @@ class task_queue {
       }
     }
     return cancel_outcome::unknown;
+  }
+
+  // thread-safe (reader). A recall: drops the task if it is still queued (true); false if it
+  // runs, has ended or was never here (the node then gets recall_refused, or its result).
+  bool recall(std::uint64_t id) {
+    std::lock_guard lock{mutex_};
+    for (auto it = queued_.begin(); it != queued_.end(); ++it) {
+      if (it->id == id) {
+        queued_.erase(it);
+        return true;
+      }
+    }
+    return false;
   }
 
   // Executor only. Waits for the next task and marks it running (its cancelled flag cleared).

@@ -3,7 +3,7 @@
 //
 // Three threads, so that no one of them ever waits for another's slow work:
 //   reader    blocking reads on the socket; answers ping at once (the heartbeat must not wait for
-//             a task), queues tasks, handles cancels, and ends the worker on end of file (the
+//             a task), queues tasks, handles cancels and recalls, and ends the worker on end of file (the
 //             node asked us to go, or died), a read error or a malformed frame.
 //   writer    outbox::run_writer: puts the pongs and progress reports on the socket, batched.
 //   executor  this (main) thread: runs the queued tasks one at a time, in order, each under its
@@ -159,6 +159,15 @@ void handle_frame(wire::frame& f, task_queue& tasks, outbox& out) {
       if (!f.payload.empty()) protocol_error("a cancel with a payload");
       if (tasks.cancel(f.task) == task_queue::cancel_outcome::dropped_from_queue) {
         out.post(wire::frame_type::result, f.task, wire::encode(wire::result_frame{wire::task_status::cancelled, ""}));
+      }
+      return;
+    case wire::frame_type::recall:
+      // Only a node that knows the answers sends a recall (frame.hpp: compatibility).
+      if (!f.payload.empty()) protocol_error("a recall with a payload");
+      if (tasks.recall(f.task)) {
+        out.post(wire::frame_type::result, f.task, wire::encode(wire::result_frame{wire::task_status::recalled, ""}));
+      } else {
+        out.post(wire::frame_type::recall_refused, f.task, {});
       }
       return;
     case wire::frame_type::task: {

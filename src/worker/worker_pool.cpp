@@ -6,12 +6,22 @@
 // order), monitors them, and replaces the ones that die itself, like poolboy: a crashing job is
 // the normal case for a worker pool, so worker deaths must not use up a supervisor's restart
 // intensity. Starting fails (a missing binary) back off exponentially instead.
+//
+// Dispatch (docs/workers.md): idle workers first; then behind a busy worker's running task (its
+// head) only while that head has run less than pipeline_stall, so short tasks batch and a long
+// one gets nothing behind it; otherwise the task waits here. The pool grows while tasks wait
+// anywhere (here, or behind a stalled head), and when a worker is idle it recalls the tasks that
+// wait behind a stalled head elsewhere. Group caps and the interactive workers are counted in
+// heads: what runs, not what waits. The rebalance tick is armed only while a head with tasks
+// behind it may yet stall and something could be done about it.
 #include <unistd.h>
 
 #include <algorithm>
 #include <deque>
 #include <filesystem>
+#include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "io_poller.hpp"
 #include "pool_messages.hpp"
@@ -91,10 +101,21 @@ class pool_manager final : public process {
     } else if (auto* d = m.get_if<detail::worker_done>()) {
       auto it = workers_.find(d->owner);
       if (it != workers_.end()) {
-        it->second.in_flight -= std::min<std::size_t>(it->second.in_flight, d->ids.size());
-        if (it->second.in_flight == 0) it->second.idle_since = clock::now();
+        worker& w = it->second;
+        std::uint64_t head_before = w.tasks.empty() ? 0 : w.tasks.front();
+        w.in_flight -= std::min<std::size_t>(w.in_flight, d->ids.size());
         in_flight_ -= std::min<std::size_t>(in_flight_, d->ids.size());
-        for (auto id : d->ids) unassign(it->second, id);
+        for (auto id : d->ids) {
+          unassign(w, id);
+          if (!cancel_on_return_.empty()) cancel_on_return_.erase(id);
+        }
+        if (w.in_flight == 0 || w.tasks.empty()) {
+          w.idle_since = clock::now();
+        } else if (d->head != 0 && w.tasks.front() == d->head) {
+          w.head_since = d->head_since;  // the owner saw it start then
+        } else if (w.tasks.front() != head_before) {
+          w.head_since = clock::now();  // sent after the owner's report: it starts about now
+        }
       }
       dispatch();
       check_fences();
@@ -126,7 +147,11 @@ class pool_manager final : public process {
       // Back to the front, in their order: they were next anyway.
       for (auto t = q->tasks.rbegin(); t != q->tasks.rend(); ++t) {
         // A task of a submitter that died meanwhile is dropped, not run for nobody.
-        if (!t->reply_to || submitters_.count(t->reply_to) != 0) queue_.push_front(std::move(*t));
+        if (cancel_on_return_.erase(t->id) != 0) {
+          send(t->reply_to, task_outcome{t->id, task_status::cancelled, {}, {}, worker_exit::none, 0, t->attempt});
+        } else if (!t->reply_to || submitters_.count(t->reply_to) != 0) {
+          queue_.push_front(std::move(*t));
+        }
       }
       dispatch();
       check_fences();
@@ -147,6 +172,9 @@ class pool_manager final : public process {
     } else if (m.is<detail::idle_check_tick>()) {
       retire_idle();
       send_after(tick_period(), detail::idle_check_tick{});
+    } else if (m.is<detail::rebalance_tick>()) {
+      rebalance_armed_ = false;
+      dispatch();
     } else if (m.is<detail::start_retry_tick>()) {
       retry_pending_ = false;
       top_up();
@@ -163,8 +191,20 @@ class pool_manager final : public process {
     std::uint64_t generation = 0;
     std::size_t in_flight = 0;
     clock::time_point idle_since{};
+    clock::time_point head_since{};  // when its head (tasks.front()) started
     std::string build;
-    std::vector<std::uint64_t> tasks;  // ids sent to it and not yet done: what fences wait for
+    std::vector<std::uint64_t> tasks;  // ids sent to it and not yet done, in order: what fences wait for
+    std::unordered_set<std::uint64_t> recalling;  // recall asked, no answer yet
+    std::string key;  // the class of its tasks (class_key), all alike, while it has any
+    std::string group;
+    bool interactive = false;
+  };
+
+  // Counts of what runs, for the group caps and the interactive workers.
+  struct heads {
+    std::unordered_map<std::string, std::size_t> groups;
+    std::size_t batch = 0;
+    std::size_t interactive = 0;
   };
 
   // Attempt fencing (see fence_task): every submitter is monitored while the pool knows it.
@@ -186,6 +226,7 @@ class pool_manager final : public process {
   void unassign(worker& w, std::uint64_t id) {
     auto it = std::find(w.tasks.begin(), w.tasks.end(), id);
     if (it != w.tasks.end()) w.tasks.erase(it);
+    w.recalling.erase(id);
   }
 
   bool holds(std::uint64_t id) const {
@@ -282,6 +323,7 @@ class pool_manager final : public process {
     worker w = it->second;
     workers_.erase(it);
     in_flight_ -= std::min(in_flight_, w.in_flight);
+    for (auto id : w.tasks) cancel_on_return_.erase(id);  // ended with its worker
     if (!w.ready) {
       if (starting_ > 0) --starting_;
       if (!w.retiring) start_failed();  // a reload retired it before its hello: no failure
@@ -308,39 +350,187 @@ class pool_manager final : public process {
     while (live() < config_.min_workers) start_one();
   }
 
+  bool usable(const worker& w) const { return w.ready && !w.retiring && !w.leaving; }
+  bool stalled(const worker& w, clock::time_point now) const {
+    return w.in_flight > 0 && now - w.head_since >= config_.pipeline_stall;
+  }
+
+  // Tasks are sent behind a running task only of the same class: with a group cap, of the same
+  // group; with interactive workers, of the same kind. So a task that becomes its worker's head
+  // takes over from one of its own class, and the head counts never pass their caps unseen.
+  std::string class_key(const task_request& t) const {
+    std::string key;
+    if (config_.interactive_workers > 0) key = t.interactive ? "i" : "b";
+    if (config_.max_workers_per_group > 0) key += t.group;
+    return key;
+  }
+
+  heads count_heads() const {
+    heads h;
+    for (auto& [raw, w] : workers_) {
+      if (w.in_flight == 0 || w.leaving) continue;
+      if (!w.group.empty()) ++h.groups[w.group];
+      // An old generation finishing its tasks after a reload holds no slot: its replacement
+      // must be usable at once, so that capacity does not dip.
+      if (!w.retiring) (w.interactive ? h.interactive : h.batch) += 1;
+    }
+    return h;
+  }
+
+  // May `t` start in a worker of its own (an idle one, or a new one)?
+  bool may_start(const task_request& t, const heads& h) const {
+    if (config_.max_workers_per_group > 0 && !t.group.empty()) {
+      auto g = h.groups.find(t.group);
+      if (g != h.groups.end() && g->second >= config_.max_workers_per_group) return false;
+    }
+    return t.interactive || h.batch < config_.max_workers;
+  }
+
+  worker* place(const task_request& t, const std::string& key, const heads& h, const std::vector<worker*>& open,
+                clock::time_point now) {
+    if (may_start(t, h)) {
+      for (worker* w : open) {
+        if (w->in_flight == 0) return w;
+      }
+    }
+    worker* best = nullptr;
+    for (worker* w : open) {
+      if (w->in_flight == 0 || w->in_flight >= config_.max_in_flight || stalled(*w, now) || w->key != key) continue;
+      if (best == nullptr || w->in_flight < best->in_flight) best = w;
+    }
+    return best;
+  }
+
+  bool any_room(const std::vector<worker*>& open, clock::time_point now) const {
+    for (worker* w : open) {
+      if (w->in_flight == 0 || (w->in_flight < config_.max_in_flight && !stalled(*w, now))) return true;
+    }
+    return false;
+  }
+
   void dispatch() {
-    if (queue_.empty()) return;
-    // Workers that can take more, fewest in flight first, so that idle workers get work before
-    // anyone gets a second task.
+    auto now = clock::now();
     std::vector<worker*> open;
     for (auto& [raw, w] : workers_) {
-      if (w.ready && !w.retiring && !w.leaving && w.in_flight < config_.max_in_flight) open.push_back(&w);
+      if (usable(w)) open.push_back(&w);
     }
-    if (!open.empty()) {
+    heads h = count_heads();
+    if (!queue_.empty() && !open.empty() && any_room(open, now)) {
       std::unordered_map<respawn::pid, std::vector<task_request>> batches;
+      std::unordered_set<std::string> blocked;  // classes that found no place: FIFO within a class
+      std::deque<task_request> passed;          // tasks that stay, in their order
+      const bool one_class = config_.interactive_workers == 0 && config_.max_workers_per_group == 0;
       while (!queue_.empty()) {
-        worker* best = nullptr;
-        for (worker* w : open) {
-          if (w->in_flight < config_.max_in_flight && (best == nullptr || w->in_flight < best->in_flight)) best = w;
+        task_request& t = queue_.front();
+        std::string key = class_key(t);
+        worker* target = blocked.count(key) != 0 ? nullptr : place(t, key, h, open, now);
+        if (target == nullptr) {
+          blocked.insert(std::move(key));
+          passed.push_back(std::move(t));
+          queue_.pop_front();
+          if (one_class) break;
+          continue;
         }
-        if (best == nullptr) break;
-        best->tasks.push_back(queue_.front().id);
-        batches[best->owner].push_back(std::move(queue_.front()));
+        if (target->in_flight == 0) {  // it starts now, in a worker of its own
+          target->head_since = now;
+          target->key = std::move(key);
+          target->group = t.group;
+          target->interactive = t.interactive;
+          if (!t.group.empty()) ++h.groups[t.group];
+          (t.interactive ? h.interactive : h.batch) += 1;
+        }
+        target->tasks.push_back(t.id);
+        batches[target->owner].push_back(std::move(t));
         queue_.pop_front();
-        ++best->in_flight;
+        ++target->in_flight;
         ++in_flight_;
+        if (!any_room(open, now)) break;
       }
+      for (auto t = passed.rbegin(); t != passed.rend(); ++t) queue_.push_front(std::move(*t));
       for (auto& [raw, tasks] : batches) {
         send(workers_.at(raw).owner, run_tasks{std::move(tasks)});
       }
     }
-    grow();
+    rebalance(open, h, now);
+    grow(open, h, now);
+    arm_rebalance(open, now);
   }
 
-  // Tasks wait: start one more worker (one at a time, so a burst does not overshoot).
-  void grow() {
-    if (queue_.empty() || starting_ > 0 || retry_pending_) return;
-    if (live() < config_.max_workers) start_one();
+  // Could the tasks waiting behind w's stalled head start elsewhere?
+  bool movable(const worker& w, const heads& h) const {
+    task_request probe;
+    probe.group = w.group;
+    probe.interactive = w.interactive;
+    // Its own head counts toward its group: the tasks behind it need a cap above that.
+    return may_start(probe, h);
+  }
+
+  // Workers whose waiting tasks may be recalled: ready ones, the retiring (old generation after a
+  // reload) included, so that a reload does not leave tasks behind an old worker's long head.
+  bool recallable(const worker& w) const { return w.ready && !w.leaving; }
+
+  // A worker is idle while tasks wait, unstarted, behind a stalled head elsewhere: recall them
+  // (they come back to the front of the queue, in order, and go to the idle worker).
+  void rebalance(const std::vector<worker*>& open, const heads& h, clock::time_point now) {
+    bool idle = std::any_of(open.begin(), open.end(), [](const worker* w) { return w->in_flight == 0; });
+    if (!idle) return;
+    for (auto& [raw, w] : workers_) {
+      if (!recallable(w) || w.tasks.size() < 2 || !stalled(w, now) || !movable(w, h)) continue;
+      std::vector<std::uint64_t> ids;
+      for (std::size_t i = 1; i < w.tasks.size(); ++i) {
+        if (w.recalling.insert(w.tasks[i]).second) ids.push_back(w.tasks[i]);
+      }
+      if (ids.empty()) continue;
+      tasks_recalled_ += ids.size();
+      send(w.owner, detail::recall_tasks{std::move(ids)});
+    }
+  }
+
+  // Tasks wait (in the queue, or behind a stalled head) that a new worker could start: start
+  // one more (one at a time, so that a burst does not overshoot). Batch tasks need a batch slot
+  // (max_workers of them); interactive ones may also use the interactive_workers above that.
+  void grow(const std::vector<worker*>& open, const heads& h, clock::time_point now) {
+    if (starting_ > 0 || retry_pending_) return;
+    // An idle worker left after dispatch and rebalance: what waits could not use a new one either.
+    if (std::any_of(open.begin(), open.end(), [](const worker* w) { return w->in_flight == 0; })) return;
+    bool batch = false;
+    bool interactive = false;
+    auto want = [&](const task_request& t) {
+      if (!may_start(t, h)) return;
+      (t.interactive ? interactive : batch) = true;
+    };
+    for (auto& t : queue_) {
+      want(t);
+      if (batch) break;
+    }
+    for (auto& [raw, w] : workers_) {
+      if (recallable(w) && w.tasks.size() > w.recalling.size() + 1 && stalled(w, now)) {
+        task_request probe;
+        probe.group = w.group;
+        probe.interactive = w.interactive;
+        want(probe);
+      }
+    }
+    std::size_t limit = 0;
+    if (interactive) limit = config_.max_workers + config_.interactive_workers;
+    if (batch) limit = std::max(limit, config_.max_workers + std::min(config_.interactive_workers, h.interactive));
+    if (live() < limit) start_one();
+  }
+
+  void arm_rebalance(const std::vector<worker*>& open, clock::time_point now) {
+    if (rebalance_armed_) return;
+    bool idle = std::any_of(open.begin(), open.end(), [](const worker* w) { return w->in_flight == 0; });
+    if (!idle && live() >= config_.max_workers + config_.interactive_workers) return;  // nowhere to go
+    std::optional<clock::time_point> next;
+    for (auto& [raw, w] : workers_) {
+      if (!recallable(w) || w.tasks.size() < 2 || stalled(w, now)) continue;
+      auto at = w.head_since + config_.pipeline_stall;
+      if (!next || at < *next) next = at;
+    }
+    if (!next) return;
+    auto delay = std::chrono::ceil<std::chrono::milliseconds>(*next - now);
+    rebalance_armed_ = true;
+    send_after(std::max(delay, std::chrono::milliseconds{1}), detail::rebalance_tick{});
   }
 
   void retire_idle() {
@@ -367,6 +557,9 @@ class pool_manager final : public process {
     // Sent to a worker already: its owner passes the cancel on if the task is its.
     for (auto& [raw, w] : workers_) {
       if (w.in_flight > 0) send(w.owner, c);
+      // Being recalled: its owner may have handed it back already (on its way here), and would
+      // not find it; it is answered cancelled when it lands.
+      if (w.recalling.count(c.id) != 0) cancel_on_return_.insert(c.id);
     }
   }
 
@@ -405,6 +598,11 @@ class pool_manager final : public process {
     s.generation = generation_;
     s.workers_started = workers_started_;
     s.workers_died = workers_died_;
+    s.tasks_recalled = tasks_recalled_;
+    for (auto& [raw, w] : workers_) {
+      if (w.in_flight > 1) s.waiting_in_workers += w.in_flight - 1;
+      if (w.ready && w.in_flight > 0) ++s.busy;
+    }
     return s;
   }
 
@@ -419,6 +617,9 @@ class pool_manager final : public process {
   std::uint64_t workers_died_ = 0;
   unsigned failed_starts_ = 0;
   bool retry_pending_ = false;
+  bool rebalance_armed_ = false;
+  std::uint64_t tasks_recalled_ = 0;
+  std::unordered_set<std::uint64_t> cancel_on_return_;  // cancelled while being recalled
   std::unordered_map<respawn::pid, monitor_ref> submitters_;  // reply_to pids, monitored
   std::vector<fence_task> fences_;                             // waiting for their id to be gone
 };

@@ -115,17 +115,10 @@ void worker_process::handle(message& m) {
     }
   } else if (m.is<heartbeat_tick>()) {
     if (exited_) return;
-    if (ready_ && !in_flight_.empty() && cause_ == worker_exit::none && !stopping_) {
-      if (clock::now() - last_heard_ > start_.options.heartbeat_timeout) {
-        kill_for(worker_exit::heartbeat,
-                 " (silent for over " + std::to_string(start_.options.heartbeat_timeout.count()) + " ms)");
-      } else {
-        std::string frame;
-        wire::append_frame(frame, wire::frame_type::ping, 0, {});
-        port_->write(frame);
-      }
-    }
+    heartbeat();
     send_after(start_.options.heartbeat_interval, heartbeat_tick{});
+  } else if (auto* rc = m.get_if<recall_tasks>()) {
+    on_recall(rc->ids);
   } else if (m.is<start_timeout_tick>()) {
     if (!ready_ && !exited_) {
       kill_for(worker_exit::start_failed,
@@ -154,6 +147,41 @@ void worker_process::handle(message& m) {
     // From the supervisor (shutdown) or anyone linked: stop the worker, then exit with it.
     begin_stop(e->reason.is_normal() ? exit_reason::shutdown() : e->reason, true);
   }
+}
+
+void worker_process::heartbeat() {
+  // Idle or busy: a worker is judged by whether it answers, not by whether it happened to say
+  // something lately (an idle worker says nothing, and neither does a silent task). Any frame
+  // read after a ping answers it; the poller's read time counts, so an owner scheduled late does
+  // not mistake its own delay for the worker's silence.
+  if (!ready_ || cause_ != worker_exit::none || stopping_ || !port_) return;
+  auto now = clock::now();
+  if (ping_outstanding_ && std::max(last_heard_, port_->last_read()) >= ping_sent_at_) ping_outstanding_ = false;
+  if (ping_outstanding_ && now - ping_sent_at_ > start_.options.heartbeat_timeout) {
+    kill_for(worker_exit::heartbeat,
+             " (silent for over " + std::to_string(start_.options.heartbeat_timeout.count()) + " ms)");
+    return;
+  }
+  std::string frame;
+  wire::append_frame(frame, wire::frame_type::ping, 0, {});
+  port_->write(frame);
+  if (!ping_outstanding_) {
+    ping_outstanding_ = true;
+    ping_sent_at_ = now;
+  }
+}
+
+void worker_process::on_recall(const std::vector<std::uint64_t>& ids) {
+  if (exited_ || stopping_ || cause_ != worker_exit::none || !port_) return;
+  std::string bytes;
+  for (auto id : ids) {
+    auto it = find_task(id);
+    // The head started already (as far as we know): it runs where it is.
+    if (it == in_flight_.end() || it == in_flight_.begin() || recalling_.count(id) != 0) continue;
+    recalling_.insert(id);
+    wire::append_frame(bytes, wire::frame_type::recall, id, {});
+  }
+  if (!bytes.empty()) port_->write(bytes);
 }
 
 void worker_process::send_tasks(std::vector<task_request>& tasks) {
@@ -189,7 +217,26 @@ void worker_process::send_tasks(std::vector<task_request>& tasks) {
 
 void worker_process::head_started() {
   ++deadline_serial_;
+  head_deferred_ = false;
+  head_since_ = clock::now();
   if (in_flight_.empty()) return;
+  if (recalling_.count(in_flight_.front().id) != 0) {
+    // Recalled: the worker's answer says whether it started (see the header).
+    head_deferred_ = true;
+    return;
+  }
+  begin_head();
+}
+
+// A frame about `id` came: if it is the head whose start was in doubt, it runs.
+void worker_process::head_heard(std::uint64_t id) {
+  recalling_.erase(id);
+  if (!head_deferred_ || in_flight_.empty() || in_flight_.front().id != id) return;
+  head_deferred_ = false;
+  begin_head();
+}
+
+void worker_process::begin_head() {
   const auto& head = in_flight_.front();
   // The worker runs its tasks in order: the head is the one it runs now. Its attempt begins here
   // (task_started), not when it was sent: a task behind another never started if the worker dies.
@@ -206,6 +253,7 @@ void worker_process::cancel_in_worker(std::uint64_t id, std::chrono::millisecond
   std::string frame;
   wire::append_frame(frame, wire::frame_type::cancel, id, {});
   port_->write(frame);
+  cancel_sent_.insert(id);
   if (kill_after.count() > 0) send_after(kill_after, cancel_grace_tick{id});
 }
 
@@ -219,6 +267,7 @@ std::deque<task_request>::iterator worker_process::find_task(std::uint64_t id) {
 void worker_process::on_frames(std::vector<wire::frame>& frames) {
   last_heard_ = clock::now();
   std::vector<std::uint64_t> done;
+  std::vector<task_request> recalled;
   for (auto& f : frames) {
     switch (f.type) {
       case wire::frame_type::hello: {
@@ -244,6 +293,26 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
           kill_for(worker_exit::malformed, e.what());
           return;
         }
+        if (r.status == wire::task_status::recalled) {
+          // Dropped from the worker's queue: it never started. Back to the pool, unless a cancel
+          // or its submitter's death caught it on the way.
+          bool was_head = it == in_flight_.begin();
+          recalling_.erase(f.task);
+          task_request t = std::move(*it);
+          in_flight_.erase(it);
+          if (cancel_sent_.erase(t.id) != 0) {
+            send(t.reply_to, task_outcome{t.id, task_status::cancelled, {}, {}, worker_exit::none, os_pid_, t.attempt});
+            done.push_back(t.id);
+          } else if (abandoned_.count(t.reply_to) != 0) {
+            done.push_back(t.id);
+          } else {
+            recalled.push_back(std::move(t));
+          }
+          if (was_head) head_started();
+          break;
+        }
+        head_heard(f.task);
+        cancel_sent_.erase(f.task);
         task_outcome o;
         o.id = f.task;
         o.os_pid = os_pid_;
@@ -264,6 +333,8 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
             o.status = task_status::unknown_kind;
             o.error = std::move(r.value);
             break;
+          case wire::task_status::recalled:
+            break;  // handled above
         }
         bool was_head = it == in_flight_.begin();
         send(it->reply_to, std::move(o));
@@ -277,6 +348,7 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
       case wire::frame_type::snapshot: {
         auto it = find_task(f.task);
         if (it == in_flight_.end()) break;
+        head_heard(f.task);
         auto type = f.type == wire::frame_type::progress ? task_event_type::progress
                     : f.type == wire::frame_type::output ? task_event_type::output
                                                          : task_event_type::snapshot;
@@ -284,6 +356,9 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
         break;
       }
       case wire::frame_type::pong:
+        break;
+      case wire::frame_type::recall_refused:
+        head_heard(f.task);  // it runs (or ended: its result came first)
         break;
       default:
         kill_for(worker_exit::malformed,
@@ -297,7 +372,17 @@ void worker_process::on_frames(std::vector<wire::frame>& frames) {
       return std::none_of(in_flight_.begin(), in_flight_.end(), [&](const task_request& t) { return t.reply_to == gone; });
     });
   }
-  if (!done.empty() && start_.manager) send(start_.manager, worker_done{self(), std::move(done)});
+  if (!done.empty() && start_.manager) {
+    send(start_.manager, worker_done{self(), std::move(done), in_flight_.empty() ? 0 : in_flight_.front().id, head_since_});
+  }
+  if (!recalled.empty()) {
+    if (start_.manager) {
+      send(start_.manager, requeue_tasks{self(), std::move(recalled), false});
+    } else {
+      // No pool to hand them to (a recall comes only from a pool): run them here after all.
+      send_tasks(recalled);
+    }
+  }
   if (retiring_ && in_flight_.empty() && !stopping_) begin_stop(exit_reason::normal(), false);
 }
 
@@ -327,7 +412,14 @@ void worker_process::begin_stop(exit_reason reason, bool term) {
 }
 
 void worker_process::fail_in_flight(worker_exit exit, const std::string& text, bool requeue_unstarted) {
+  cancel_sent_.clear();
   if (in_flight_.empty()) return;
+  // A head whose start was in doubt (recalled) counts as started: its attempt is the one that ended.
+  if (head_deferred_) {
+    head_deferred_ = false;
+    begin_head();
+  }
+  recalling_.clear();
   task_request head = std::move(in_flight_.front());
   in_flight_.pop_front();
   send(head.reply_to, task_outcome{head.id, task_status::worker_died, {}, text, exit, os_pid_, head.attempt});

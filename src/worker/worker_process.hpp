@@ -2,14 +2,23 @@
 //
 // It starts the worker (through the io_poller), sends it the tasks it is given, turns the
 // worker's frames into task_event / task_outcome messages for each task's submitter, enforces
-// each task's deadline (SIGKILL when it passes) and the heartbeat (a busy worker silent past
-// heartbeat_timeout is killed), and ends with the worker: its exit reason is the worker's end
+// each task's deadline (SIGKILL when it passes) and the heartbeat (every ready worker, idle or
+// busy, is pinged each heartbeat_interval; it is killed only when a ping has had no frame at all
+// since it was sent for heartbeat_timeout), and ends with the worker: its exit reason is the worker's end
 // ("worker crashed with SIGSEGV", ...), so links, monitors and supervisors see an OS process
 // exactly as they see any other process.
 //
 // Tasks are pipelined: many may sit in the worker's socket, and the worker runs them in order, so
 // the first unfinished one is the one running. When the worker dies, that task gets the
 // worker_died outcome and the ones behind it, which never started, go back to the pool.
+//
+// The head (the first unfinished task) is the one the worker runs: task_started goes to its
+// submitter when a task becomes the head, before any of its events and its outcome, and never
+// for a task that did not. The pool may recall tasks that wait behind a long head (recall_tasks):
+// a recalled task that becomes the head before the worker's answer is in doubt (the worker may
+// have started it or dropped it), so its task_started waits for that answer: `recalled` (it
+// never started: handed back to the pool, nothing to the submitter) or anything else about it
+// (recall_refused, an event, its result: it runs).
 #pragma once
 
 #include <chrono>
@@ -17,6 +26,7 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "io_poller.hpp"
 #include "pool_messages.hpp"
@@ -41,6 +51,10 @@ class worker_process final : public process {
   void on_result(const wire::frame& f);
   void send_tasks(std::vector<task_request>& tasks);
   void head_started();
+  void begin_head();
+  void head_heard(std::uint64_t id);
+  void on_recall(const std::vector<std::uint64_t>& ids);
+  void heartbeat();
   void kill_for(worker_exit cause, std::string detail);
   void begin_stop(exit_reason reason, bool term);
   void on_exited(int status);
@@ -65,6 +79,12 @@ class worker_process final : public process {
   worker_exit cause_ = worker_exit::none;
   std::string cause_detail_;
   clock::time_point last_heard_{};
+  bool ping_outstanding_ = false;  // a ping sent at ping_sent_at_ has had no frame since
+  clock::time_point ping_sent_at_{};
+  clock::time_point head_since_{};  // when the current head started (for the pool's dispatch)
+  std::unordered_set<std::uint64_t> recalling_;  // recall frames sent, no answer yet
+  bool head_deferred_ = false;  // the head is in recalling_: started or given back, not known yet
+  std::unordered_set<std::uint64_t> cancel_sent_;  // a recalled one is answered cancelled
   std::uint64_t deadline_serial_ = 0;
   std::uint32_t os_pid_ = 0;
   std::string build_;

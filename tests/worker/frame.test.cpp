@@ -124,7 +124,7 @@ TEST(Frame, DecoderRefusesAnotherProtocolVersion) {
 }
 
 TEST(Frame, DecoderRefusesAnUnknownFrameType) {
-  for (std::uint8_t type : {0, 4, 63, 70, 255}) {
+  for (std::uint8_t type : {0, 5, 63, 71, 255}) {
     wire::decoder d;
     std::vector<wire::frame> out;
     EXPECT_THROW(d.feed(header(0, wire::protocol_version, type, 0, 0), out), wire::malformed_frame)
@@ -183,6 +183,22 @@ TEST(Frame, AStringLengthPastTheRecordIsMalformed) {
 
 TEST(Frame, AnUnknownTaskStatusIsMalformed) {
   std::string result = wire::encode(wire::result_frame{});
-  result[0] = 4;
+  result[0] = 5;
   EXPECT_THROW(wire::decode_result(result), wire::malformed_frame);
+}
+
+// The recall (issue 13): a node-to-worker frame, and its two answers.
+TEST(Frame, RecallAndItsAnswersAreKnown) {
+  std::string bytes;
+  wire::append_frame(bytes, wire::frame_type::recall, 7, {});
+  wire::append_frame(bytes, wire::frame_type::recall_refused, 8, {});
+  wire::append_frame(bytes, wire::frame_type::result, 9, wire::encode(wire::result_frame{wire::task_status::recalled, ""}));
+  wire::decoder d;
+  std::vector<wire::frame> out;
+  d.feed(bytes, out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].type, wire::frame_type::recall);
+  EXPECT_EQ(out[0].task, 7u);
+  EXPECT_EQ(out[1].type, wire::frame_type::recall_refused);
+  EXPECT_EQ(wire::decode_result(out[2].payload).status, wire::task_status::recalled);
 }

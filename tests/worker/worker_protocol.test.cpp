@@ -344,6 +344,35 @@ TEST(WorkerProtocol, PingIsAnsweredWhileATaskLoops) {
   }
 }
 
+// The pool's recall (issue 13): a task still queued behind the running one is given back
+// (result `recalled`, it never runs); the running one is not (recall_refused; it runs on).
+TEST(WorkerProtocol, RecallGivesBackAQueuedTaskButNotTheRunningOne) {
+  worker_child w;
+  w.expect_hello();
+  w.send_task(1, task("started_then_deaf"));
+  auto started = w.next();
+  ASSERT_TRUE(started);
+  ASSERT_EQ(started->type, wire::frame_type::progress) << "task 1 did not start";
+  w.send_task(2, task("noop"));
+  w.send(wire::frame_type::recall, 2);
+  auto back = w.next();
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->type, wire::frame_type::result);
+  EXPECT_EQ(back->task, 2u);
+  EXPECT_EQ(wire::decode_result(back->payload).status, wire::task_status::recalled);
+  w.send(wire::frame_type::recall, 1);
+  auto refused = w.next();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->type, wire::frame_type::recall_refused);
+  EXPECT_EQ(refused->task, 1u);
+  // Task 2 is gone for good: a recall of it again is refused, and no result of it comes.
+  w.send(wire::frame_type::recall, 2);
+  auto again = w.next();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->type, wire::frame_type::recall_refused);
+  EXPECT_EQ(again->task, 2u);
+}
+
 TEST(WorkerProtocol, CancelStopsTheRunningTask) {
   worker_child w;
   w.expect_hello();
