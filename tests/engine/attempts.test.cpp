@@ -29,6 +29,11 @@ TEST_F(attempts, a_job_cancelled_while_its_task_waits_in_the_pool_ends_cancelled
   auto c = config();
   c.cancel_grace = 200ms;
   start_node(c);
+  // Both workers up (else the two sleeps could share the first one to say hello).
+  ASSERT_TRUE(eventually([&] {
+    auto p = rt_->call<respawn::pool_stats>(rt_->whereis("jobs.pool"), respawn::pool_stats_request{}, patience);
+    return p.ok() && p.value().workers == 2;
+  }));
   // Both workers busy with long sleeps...
   auto r = request("ann", "sleep", {{"ms", 60000}});
   r.timeout_ms = 120000;
