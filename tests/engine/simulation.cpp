@@ -201,6 +201,18 @@ class sim_pool final : public process {
     while (!waiting_.empty() && running_.size() < w_.workers) {
       auto t = std::move(waiting_.front());
       waiting_.erase(waiting_.begin());
+      if (w_.below(100) < w_.give_back_pct) {
+        // Given back unstarted, as a stopping pool does: worker_died without task_started. No
+        // attempt was made; the job must run again without losing one.
+        task_outcome o;
+        o.id = t.id;
+        o.status = task_status::worker_died;
+        o.exit = worker_exit::shutdown;
+        o.error = "not started: worker stopped";
+        o.attempt = t.attempt;
+        send(t.reply_to, o);
+        continue;
+      }
       start(t);
     }
   }
