@@ -74,6 +74,9 @@ TEST_F(attempts, a_running_loop_that_ignores_the_cancel_ends_cancelled_with_its_
   r.timeout_ms = 120000;            // far beyond the test: only the cancel's kill ends it
   auto id = submit_one(r);
   ASSERT_TRUE(eventually([&] { return state(id).status == job_status::running; })) << "the loop did not start";
+  // `running`: its worker took it up. Give the handler time to be spinning (a cancel that reaches
+  // the worker before its handler began is answered `cancelled` without a kill: no hog to stop).
+  std::this_thread::sleep_for(1s);
   auto died_before = pool().workers_died;
   ASSERT_TRUE(cancel(id));
   auto s = await_final(id);
