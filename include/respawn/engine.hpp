@@ -9,14 +9,17 @@
 //
 // Submission follows seed 000's order: the store allocates the id, the job is stored (its
 // `submitted` event is durable), then the dispatcher is told; the caller's reply comes after the
-// commit, never before. Each live job is a process that logs before it acts: `claimed` is
-// durable before the task goes to a worker (so a job that kills its worker every time still uses
-// up its attempts), and the outcome is durable before the dispatcher hears of it. A job process
-// that crashes is restarted by its supervisor from the job's state in the store.
+// commit, never before. Each live job is a process that logs before it acts: its task goes to the
+// pool at once and its attempt counts (`claimed`) when the pool says the task started in a worker
+// (task_started), so a task still waiting for a worker when the node dies costs no attempt, while
+// a job that kills its worker every time still uses up its attempts; the outcome is durable
+// before the dispatcher hears of it. A job process that crashes is restarted by its supervisor
+// from the job's state in the store.
 //
-// At start the dispatcher rebuilds every unfinished job from the store: queued jobs queue again,
-// jobs that were running when the node died count that attempt as failed and are retried (from
-// their latest snapshot) or declared dead, failed jobs wait for their retry.
+// At start the dispatcher rebuilds every unfinished job from the store: queued jobs queue again
+// (their tasks, if any, never started), jobs that were running when the node died count that
+// attempt as failed and are retried (from their latest snapshot) or declared dead, failed jobs
+// wait for their retry.
 #pragma once
 
 #include <chrono>
@@ -46,10 +49,12 @@ struct engine_config {
   worker_pool_config pool{};
   jobs::fair_queue_limits queue{};
   jobs::retry_policy retry{};
-  // Jobs running at once (claimed and sent to a worker); 0: the pool's max_workers x 2.
+  // Jobs running at once (sent to the pool: started in a worker, or waiting for one); 0: the
+  // pool's max_workers x 2.
   std::size_t running_max = 0;
-  std::chrono::milliseconds attempt_timeout{60000};  // a worker is killed past this (unless the
-                                                      // request has its own timeout_ms)
+  // An attempt's worker is killed past this (unless the request has its own timeout_ms); serve's
+  // --attempt-timeout. Every limit a job meets: docs/jobs.md, "Limits".
+  std::chrono::milliseconds attempt_timeout{60000};
   // The clock that stamps events and times retries; empty: the system clock. The seeded
   // simulation (tests/engine/simulation.test.cpp) passes the deterministic runtime's manual clock.
   std::function<jobs::job_time()> clock{};

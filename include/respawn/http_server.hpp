@@ -74,6 +74,13 @@ struct server_config {
   // What GET shows as max_attempts for a job submitted without one (the engine's retry policy's
   // attempts_max; the engine stores 0 for "the default").
   std::uint32_t default_max_attempts = 5;
+  // The other limits a job runs with, shown in its "limits" (docs/jobs.md, "Limits"): a request's
+  // timeout_ms, else this (the engine's attempt_timeout); the worker's per-task memory and CPU
+  // limits (0: none); how long after a cancel a task that ignores it is killed.
+  std::uint32_t default_timeout_ms = 60000;
+  std::uint32_t task_memory_mb = 0;
+  std::uint32_t task_cpu_seconds = 0;
+  std::uint32_t cancel_grace_ms = 5000;
   // The dispatcher's registered name: when the pid given to the server has ended (a restart of
   // the engine's core), requests go to whoever holds the name now. Empty: the pid only.
   std::string dispatcher_name{};

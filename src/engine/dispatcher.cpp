@@ -101,6 +101,15 @@ class dispatcher final : public process {
         it->second.where = place::none;
       }
       dispatch();
+    } else if (auto* u = m.get_if<attempt_unstarted>()) {
+      // Its task came back from the pool without starting: no attempt was made, it queues again.
+      auto it = live_.find(u->id);
+      if (it != live_.end() && it->second.where == place::running) {
+        queue_.finish(u->id);
+        queue_.restore(it->second.entry);
+        it->second.where = place::queued;
+      }
+      dispatch();
     } else if (auto* rd = m.get_if<retry_due>()) {
       auto it = live_.find(rd->id);
       if (it != live_.end() && it->second.where == place::none) {
@@ -161,14 +170,16 @@ class dispatcher final : public process {
 
   // `run`: the job was dispatched before its process exists; the process claims it as it starts
   // (saving the job_ready -> run_attempt round trip on the submit-to-start path).
-  void start_job(const jobs::job_state& state, bool run) {
+  // `recovered`: rebuilt from the store, not just submitted (the process fences before its
+  // first submit: a predecessor's task may still be in the pool).
+  void start_job(const jobs::job_state& state, bool run, bool recovered) {
     auto start = std::make_shared<job_start_arg>();
     start->start = job_start{state,         store_,
                              self(),        pool_,
                              config_.retry, config_.attempt_timeout,
                              config_.clock, config_.cancel_grace,
                              config_.store_retry_initial, config_.store_retry_max,
-                             config_.outputs_max};
+                             config_.outputs_max,   recovered};
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }
@@ -329,10 +340,10 @@ class dispatcher final : public process {
       auto& now = live_.at(id);
       bool run = now.where == place::running && !now.run_sent;
       if (run) now.run_sent = true;
-      start_job(state.value(), run);
+      start_job(state.value(), run, true);
     } else {
       track(state.value());
-      start_job(state.value(), false);  // running (interrupted) or failed: its process decides
+      start_job(state.value(), false, true);  // running (interrupted) or failed: its process decides
     }
   }
 
@@ -384,7 +395,7 @@ class dispatcher final : public process {
       auto& j = live_.at(state.id);
       bool run = j.where == place::running && !j.run_sent;
       if (run) j.run_sent = true;
-      start_job(state, run);
+      start_job(state, run, false);
     }
   }
 
@@ -467,7 +478,7 @@ class dispatcher final : public process {
         continue;
       }
       track(state);
-      start_job(state, false);
+      start_job(state, false, true);
       ++recovered_;
     }
     if (page.value().next_after_id) {

@@ -28,6 +28,9 @@ struct job_start {
   std::chrono::milliseconds store_retry_initial{10};
   std::chrono::milliseconds store_retry_max{2000};
   std::uint64_t outputs_max = 10'000;  // engine_config::outputs_max
+  // Rebuilt from the store (recovery, a revive), not just submitted: a predecessor's task may
+  // still be in the pool (the dispatcher died, the pool did not), so fence before submitting.
+  bool recovered = false;
 };
 
 // dispatcher -> job: run an attempt now.
@@ -44,6 +47,9 @@ struct job_ready {  // the job process started (first start or restart): where i
   jobs::job_status status;
 };
 struct attempt_ended {  // a running attempt's outcome is durable: its queue slot is free
+  jobs::job_id id;
+};
+struct attempt_unstarted {  // its task came back from the pool unstarted: queued again, slot free
   jobs::job_id id;
 };
 struct retry_due {  // the job (failed) may run again: back into the queue

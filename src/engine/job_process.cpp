@@ -69,15 +69,18 @@ void job_process::begin() {
     // crashed; not the node, whose workers died with it): no next attempt before the pool says
     // that task is gone.
     fenced_ = false;
+    fence_before_run_ = false;
     send(s_.pool, fence_task{s_.state.id, self()});
   }
-  if (run_ && s_.state.status == jobs::job_status::queued) start_attempt();  // logs `claimed`
-  send(s_.dispatcher, job_ready{s_.state.id, self(), s_.state.status});
+  if (run_ && s_.state.status == jobs::job_status::queued) start_attempt();  // submits the task
+  // A task in the pool is a running attempt as the dispatcher sees it (it holds a slot), even
+  // before it starts and the log says so: told `queued`, the dispatcher would run it again.
+  send(s_.dispatcher, job_ready{s_.state.id, self(), attempt_in_worker_ ? jobs::job_status::running : s_.state.status});
   switch (s_.state.status) {
     case jobs::job_status::queued:
       break;  // the dispatcher queues it
     case jobs::job_status::running:
-      if (run_) break;  // the attempt just claimed above
+      if (run_) break;  // cannot happen: a job is run on start only when queued
       // Claimed, but no outcome was logged: the attempt died with the node (or this process).
       fail_attempt("the attempt was interrupted: the node or the job's process restarted", true);
       break;
@@ -162,9 +165,11 @@ void job_process::handle(message& m) {
     }
   } else if (m.is<run_attempt>()) {
     start_attempt();
+  } else if (auto* st = m.get_if<task_started>()) {
+    on_started(*st);
   } else if (auto* e = m.get_if<task_event>()) {
-    if (e->id != s_.state.id || !attempt_in_worker_) return;
-    if (e->attempt != 0 && e->attempt != s_.state.attempts) return;  // a stale attempt's
+    if (e->id != s_.state.id || !attempt_in_worker_ || !attempt_started_) return;
+    if (e->attempt != 0 && e->attempt != attempt_in_pool_) return;  // a stale attempt's
     auto value = parse_or_text(valid_utf8(e->value));
     switch (e->type) {
       case task_event_type::progress:
@@ -187,7 +192,7 @@ void job_process::handle(message& m) {
         break;
     }
   } else if (auto* o = m.get_if<task_outcome>()) {
-    if (o->attempt != 0 && o->attempt != s_.state.attempts) return;  // a stale attempt's
+    if (o->attempt != 0 && o->attempt != attempt_in_pool_) return;  // a stale attempt's
     if (o->id == s_.state.id && attempt_in_worker_) on_outcome(*o);
   } else if (m.is<retry_timer>()) {
     retry_timer_ = {};
@@ -197,9 +202,21 @@ void job_process::handle(message& m) {
     finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), false);
   } else if (m.is<cancel_live>()) {
     if (jobs::is_final(s_.state.status) || s_.state.cancel_requested) return;
-    if (s_.state.status == jobs::job_status::failed) {
+    if (s_.state.status == jobs::job_status::failed && !attempt_in_worker_) {
       if (retry_timer_) cancel_timer(retry_timer_);
-      finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), false);
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), claim_waiting_);
+    } else if (s_.state.status == jobs::job_status::queued && !attempt_in_worker_) {
+      // Dispatched but not sent to the pool (it waits for the fence, or for run_attempt): no
+      // task to stop. Its slot is freed with the cancel.
+      claim_waiting_ = false;
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), true);
+    } else if (s_.state.status != jobs::job_status::running) {
+      // Its task waits in the pool (queued there, or behind another task in a worker): the
+      // pool drops it and answers `cancelled`, or, if it starts meanwhile, it is cancelled like
+      // a running one. The job ends `cancelled` on that outcome.
+      log(jobs::make_cancel_requested(s_.state.id, next_sequence(), s_.clock(), "cancelled by the user"), [this] {
+        if (attempt_in_worker_) send(s_.pool, cancel_task{s_.state.id, s_.cancel_grace});
+      });
     } else if (s_.state.status == jobs::job_status::running) {
       log(jobs::make_cancel_requested(s_.state.id, next_sequence(), s_.clock(), "cancelled by the user"), [this] {
         // The task is asked to stop; past cancel_grace its worker is killed (a task that
@@ -212,34 +229,71 @@ void job_process::handle(message& m) {
 
 void job_process::start_attempt() {
   if (s_.state.status != jobs::job_status::queued && s_.state.status != jobs::job_status::failed) return;
-  if (!fenced_) {  // the lost attempt's task may still run: claim once the pool says it is gone
+  if (attempt_in_worker_) return;  // sent already (a run order that came twice)
+  if (fence_before_run_) {
+    // A predecessor of this process (or of the dispatcher) may have left this job's task in the
+    // pool, started or not, whatever the log says: its task must be gone before ours goes in.
+    fence_before_run_ = false;
+    fenced_ = false;
+    send(s_.pool, fence_task{s_.state.id, self()});
+  }
+  if (!fenced_) {  // the lost attempt's task may still run: submit once the pool says it is gone
     claim_waiting_ = true;
     return;
   }
+  claim_waiting_ = false;
   if (retry_timer_) {  // run before its own timer said so (a restarted process, re-ordered)
     cancel_timer(retry_timer_);
     retry_timer_ = {};
   }
-  log(jobs::make_claimed(s_.state.id, next_sequence(), s_.clock(), s_.state.attempts + 1), [this] {
-    // `claimed` is durable: the attempt counts even if the task kills its worker every time.
-    task_request t;
-    t.id = s_.state.id;
-    t.kind = s_.state.request.kind;
-    t.args = s_.state.request.args.dump();
-    t.attempt = s_.state.attempts;
-    if (!s_.state.snapshot.is_null()) t.snapshot = s_.state.snapshot.dump();
-    // The request's own timeout, else the engine's.
-    t.limits.deadline = s_.state.request.timeout_ms != 0
-                            ? std::chrono::milliseconds{s_.state.request.timeout_ms}
-                            : s_.attempt_timeout;
-    t.reply_to = self();
-    attempt_in_worker_ = true;
-    send(s_.pool, submit_task{std::move(t)});
-  });
+  // The task goes to the pool now; the attempt counts (`claimed`) only when it starts in a
+  // worker (task_started): a task that waited in the pool's queue or behind another task in a
+  // worker when the node died, or that the pool gave back unstarted, costs no attempt.
+  task_request t;
+  t.id = s_.state.id;
+  t.kind = s_.state.request.kind;
+  t.args = s_.state.request.args.dump();
+  t.attempt = s_.state.attempts + 1;
+  if (!s_.state.snapshot.is_null()) t.snapshot = s_.state.snapshot.dump();
+  // The request's own timeout, else the engine's.
+  t.limits.deadline = s_.state.request.timeout_ms != 0 ? std::chrono::milliseconds{s_.state.request.timeout_ms}
+                                                        : s_.attempt_timeout;
+  t.reply_to = self();
+  // Fair shares: one user's tasks occupy at most the pool's max_workers_per_group workers.
+  t.group = s_.state.request.user;
+  attempt_in_worker_ = true;
+  attempt_started_ = false;
+  attempt_in_pool_ = t.attempt;
+  send(s_.pool, submit_task{std::move(t)});
+}
+
+void job_process::on_started(const task_started& st) {
+  if (st.id != s_.state.id || !attempt_in_worker_ || attempt_started_ || st.attempt != attempt_in_pool_) return;
+  attempt_started_ = true;
+  // Applied now, appended in order: the task's events and outcome are logged after it. Should
+  // the node die before it commits, the attempt is not counted (the task died with the node).
+  log(jobs::make_claimed(s_.state.id, next_sequence(), s_.clock(), attempt_in_pool_), {});
 }
 
 void job_process::on_outcome(const task_outcome& o) {
   attempt_in_worker_ = false;
+  if (!attempt_started_) {
+    bool unstarted = o.status == task_status::worker_died || o.status == task_status::cancelled;
+    if (unstarted && s_.state.cancel_requested) {
+      // Cancelled before it started (the pool dropped it from its queue): no attempt was made.
+      finish(jobs::make_cancelled(s_.state.id, next_sequence(), s_.clock()), true);
+      return;
+    }
+    if (unstarted) {
+      // The task never started (the pool stopped, or gave it back): no attempt was made. The
+      // job stays queued, without an event, and goes back to the dispatcher's queue.
+      send(s_.dispatcher, attempt_unstarted{s_.state.id});
+      return;
+    }
+    // An outcome without task_started (a pool that does not say it): the attempt was made.
+    on_started(task_started{o.id, attempt_in_pool_, o.os_pid});
+  }
+  attempt_started_ = false;
   switch (o.status) {
     case task_status::succeeded:
       finish(jobs::make_succeeded(s_.state.id, next_sequence(), s_.clock(), parse_or_text(valid_utf8(o.result))),

@@ -1,7 +1,8 @@
 // job_process: one live job as a process (DESIGN.md §4: "a job's live state is an actor; it can
 // always be rebuilt from the log"). It holds the job's folded state and logs before it acts:
 //
-//   run_attempt   -> log `claimed` -> (durable) -> send the task to the worker pool
+//   run_attempt   -> send the task to the worker pool (attempt = attempts + 1)
+//   task_started  -> log `claimed`: the attempt counts once its task runs in a worker
 //   task events   -> log progress / output / snapshot
 //   task outcome  -> log succeeded | attempt_failed (retry_at) | dead | cancelled -> (durable)
 //                 -> tell the dispatcher; wait for the retry or stop
@@ -14,10 +15,14 @@
 // Any other failed append crashes the process: its supervisor starts it again from the job's
 // state in the store, which is the truth.
 // A job found `running` at start (the node or this process died mid-attempt) has lost that
-// attempt: it is logged as failed and retried (from the latest snapshot) or declared dead. Its
-// next attempt waits for the pool's task_fenced (fence_task): the task of the lost attempt may
-// still run in a worker, and one attempt at a time is the rule. Outcomes and events carry their
-// attempt number; a stale one is dropped.
+// attempt: it is logged as failed and retried (from the latest snapshot) or declared dead. A job
+// found `queued` simply runs again: its task, if it had been sent, never started (no `claimed`),
+// so no attempt was used. Either way a process that is not the job's first (a restart, or a
+// recovery by a new dispatcher while the pool lived on) waits for the pool's task_fenced
+// (fence_task) before it submits: its predecessor's task may still be in the pool, and one
+// attempt at a time is the rule. A task the pool gives back unstarted (worker_died, e.g. a
+// stopping pool) costs nothing: the job stays queued and returns to the dispatcher's queue.
+// Outcomes and events carry their attempt number; a stale one is dropped.
 #pragma once
 
 #include <cstdint>
@@ -35,7 +40,8 @@ class job_process final : public process {
  public:
   // fresh: `start` holds the job's state as just submitted or recovered (else read the store);
   // run: the dispatcher already dispatched it: claim it at once.
-  job_process(job_start start, bool fresh, bool run) : s_{std::move(start)}, fresh_{fresh}, run_{run} {}
+  job_process(job_start start, bool fresh, bool run)
+      : s_{std::move(start)}, fresh_{fresh}, run_{run}, fence_before_run_{!fresh || s_.recovered} {}
 
   void init() override;
   void handle(message& m) override;
@@ -46,6 +52,7 @@ class job_process final : public process {
   void log(jobs::event e, std::function<void()> then);
   std::uint64_t next_sequence() const { return s_.state.last_sequence + 1; }
   void start_attempt();
+  void on_started(const task_started& st);
   void on_outcome(const task_outcome& o);
   void fail_attempt(const std::string& error, bool was_in_queue);
   void finish(jobs::event e, bool was_in_queue);
@@ -58,6 +65,9 @@ class job_process final : public process {
   bool fresh_;
   bool run_;
   bool attempt_in_worker_ = false;  // the task was sent to the pool and has no outcome yet
+  bool attempt_started_ = false;    // ... and it started in a worker (task_started: `claimed`)
+  std::uint32_t attempt_in_pool_ = 0;  // the attempt number it was sent with
+  bool fence_before_run_;           // fence before the first submit: a predecessor may have one
   bool fenced_ = true;              // no task of an earlier incarnation can still run
   bool outputs_dropped_ = false;    // engine_config::outputs_max reached (said once on stderr)
   bool claim_waiting_ = false;      // asked to run before the fence came back

@@ -167,7 +167,8 @@ void session_process::on_attach(message& m, const session_request& r) {
   } else if (state_.status == jobs::job_status::paused) {
     log(jobs::make_resumed(s_.id, next_sequence(), s_.clock()), answer);
   } else {
-    answer();  // running: another stream joins
+    pause_after_answer_ = false;  // running (maybe finishing an answer for nobody): a stream joins
+    answer();
   }
 }
 
@@ -246,14 +247,15 @@ void session_process::on_cancel(message& m) {
 void session_process::on_watcher_down(monitor_ref ref) {
   if (watchers_.erase(ref.value) == 0 || !watchers_.empty()) return;
   if (state_.status != jobs::job_status::running) return;
-  // The last stream ended: stop answering. A task in flight is cancelled and its input stays
-  // pending (its answer was never logged), to be answered when a client comes back.
+  arm_linger();
   if (in_worker_ && !abandoned_) {
-    send(s_.pool, cancel_task{s_.id});
-    abandoned_ = true;
+    // The last stream ended while an answer is under way: it is finished and logged, not
+    // dropped (a backlog longer than a client's visits would otherwise never move), and the
+    // session pauses after it. A client that comes back meanwhile finds it still running.
+    pause_after_answer_ = true;
+    return;
   }
   log(jobs::make_paused(s_.id, next_sequence(), s_.clock(), "the last client stream ended"), {});
-  arm_linger();
 }
 
 void session_process::answer_next() {
@@ -277,6 +279,10 @@ void session_process::answer_next() {
   t.limits.deadline = state_.request.timeout_ms != 0 ? std::chrono::milliseconds{state_.request.timeout_ms}
                                                       : s_.attempt_timeout;
   t.reply_to = self();
+  // Fair shares and session capacity (docs/workers.md): the user's group, and interactive, so
+  // that it may run in the workers kept for answers while batch work fills the others.
+  t.group = state_.request.user;
+  t.interactive = true;
   in_worker_ = seq;
   abandoned_ = false;
   send(s_.pool, submit_task{std::move(t)});
@@ -288,6 +294,7 @@ void session_process::on_outcome(const task_outcome& o) {
   in_worker_.reset();
   abandoned_ = false;
   if (abandoned || state_.status != jobs::job_status::running) {
+    pause_after_answer_ = false;
     answer_next();  // resumed meanwhile: the input is still pending
     return;
   }
@@ -305,6 +312,13 @@ void session_process::on_outcome(const task_outcome& o) {
   pending_.erase(seq);
   if (inputs_.at(seq).data) release(inputs_.at(seq));
   log(jobs::make_output(s_.id, next_sequence(), s_.clock(), std::move(chunk)), [this] { answer_next(); });
+  if (pause_after_answer_) {
+    // Its stream left while it was answering: the answer is logged (above, first), then it pauses.
+    pause_after_answer_ = false;
+    if (watchers_.empty()) {
+      log(jobs::make_paused(s_.id, next_sequence(), s_.clock(), "the last client stream ended"), {});
+    }
+  }
 }
 
 void session_process::log(jobs::event e, std::function<void()> then) {

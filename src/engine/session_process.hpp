@@ -7,7 +7,8 @@
 //   input seq N             -> log `input` -> reply (durable) -> answer it if running
 //   answer                  -> the kind's handler runs in a worker (one input at a time, in seq
 //                              order) -> log `output` {seq, data | error}
-//   last watcher down       -> cancel the task in flight (its input stays pending) -> log `paused`
+//   last watcher down       -> log `paused`; an answer under way is finished first: its output
+//                              is logged, then `paused` (never dropped and made again)
 //   input with end: true    -> once every input before it is answered: log `succeeded`
 //
 // Every input is answered exactly once: an answer counts only when its `output` is in the log,
@@ -94,7 +95,8 @@ class session_process final : public process {
   std::map<std::uint64_t, respawn::pid> watchers_;  // by monitor_ref value
   monitor_ref dispatcher_monitor_{};
   std::optional<std::uint64_t> in_worker_{};  // the input whose task the pool runs
-  bool abandoned_ = false;                    // ...cancelled by a pause: its outcome is ignored
+  bool abandoned_ = false;                    // ...cancelled (the session was): outcome ignored
+  bool pause_after_answer_ = false;           // the last stream left mid-answer: pause after it
   timer_ref linger_timer_{};
   std::uint64_t next_tag_ = 1;
   std::map<std::uint64_t, std::function<void()>> on_commit_;

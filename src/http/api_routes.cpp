@@ -31,6 +31,17 @@ constexpr std::size_t idempotency_key_max_bytes = 255;
 // How long a cancel waits for its effect to be durable before answering with the job as stored.
 constexpr std::chrono::milliseconds cancel_settle_max{1000};
 
+// The limits a job meets when its request sets none, as the server was configured (serve's flags).
+job_defaults defaults_of(const server_config& config) {
+  job_defaults d;
+  d.max_attempts = config.default_max_attempts;
+  d.timeout_ms = config.default_timeout_ms;
+  d.memory_mb = config.task_memory_mb;
+  d.cpu_seconds = config.task_cpu_seconds;
+  d.cancel_grace_ms = config.cancel_grace_ms;
+  return d;
+}
+
 api_response json_response(unsigned status, const nlohmann::json& body) {
   api_response r;
   r.status = status;
@@ -284,7 +295,7 @@ api_response submit_one(const routes_context& c, const api_request& request) {
   auto result = submit(c, {std::move(r)});
   if (auto* e = std::get_if<api_error>(&result)) return to_response(*e);
   auto& [job, existing] = std::get<0>(result).at(0);
-  return json_response(existing ? 200 : 201, job_to_json(job, c.config.default_max_attempts));
+  return json_response(existing ? 200 : 201, job_to_json(job, defaults_of(c.config)));
 }
 
 api_response submit_batch(const routes_context& c, const api_request& request) {
@@ -322,7 +333,7 @@ api_response submit_batch(const routes_context& c, const api_request& request) {
   nlohmann::json jobs_json = nlohmann::json::array();
   bool any_new = false;
   for (auto& [job, existing] : std::get<0>(result)) {
-    jobs_json.push_back(job_to_json(job, c.config.default_max_attempts));
+    jobs_json.push_back(job_to_json(job, defaults_of(c.config)));
     any_new = any_new || !existing;
   }
   return json_response(any_new ? 201 : 200, {{"jobs", std::move(jobs_json)}});
@@ -378,7 +389,7 @@ api_response list_jobs(const routes_context& c, const request_target& target) {
         break;
       }
       if (count > 0) jobs_text += ',';
-      jobs_text += job_to_json(job, c.config.default_max_attempts).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      jobs_text += job_to_json(job, defaults_of(c.config)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
       ++count;
       next_after_id = job.id;
       filter.after_id = job.id;
@@ -403,7 +414,7 @@ api_response cancel(const routes_context& c, std::string_view id_text) {
   auto job = std::get<jobs::job_state>(std::move(owned));
   auto already_final = [&](const jobs::job_state& j) {
     if (j.status == jobs::job_status::cancelled) {
-      return json_response(200, job_to_json(j, c.config.default_max_attempts));
+      return json_response(200, job_to_json(j, defaults_of(c.config)));
     }
     return to_response({409, "already_final",
                         "job " + std::to_string(j.id) + " has already " + std::string{jobs::to_string(j.status)}});
@@ -440,7 +451,7 @@ api_response cancel(const routes_context& c, std::string_view id_text) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{2});
   }
-  return json_response(200, job_to_json(job, c.config.default_max_attempts));
+  return json_response(200, job_to_json(job, defaults_of(c.config)));
 }
 
 api_response open_events(const routes_context& c, const api_request& request, const request_target& target,
@@ -563,7 +574,7 @@ api_response api_routes::route(const api_request& request) const {
     if (method != "GET") return to_response(method_not_allowed(method, "GET"));
     auto owned = owned_job(c, s[2]);
     if (auto* e = std::get_if<api_error>(&owned)) return to_response(*e);
-    return json_response(200, job_to_json(std::get<jobs::job_state>(owned), config_.default_max_attempts));
+    return json_response(200, job_to_json(std::get<jobs::job_state>(owned), defaults_of(config_)));
   }
   const auto& action = s[3];
   if (action == "cancel") {

@@ -67,10 +67,26 @@ std::string format_time(jobs::job_time time) {
 }
 
 nlohmann::json job_to_json(const jobs::job_state& job, std::uint32_t default_max_attempts) {
+  job_defaults defaults;
+  defaults.max_attempts = default_max_attempts;
+  return job_to_json(job, defaults);
+}
+
+nlohmann::json job_to_json(const jobs::job_state& job, const job_defaults& defaults) {
   nlohmann::json out;
   out["id"] = job.id;
   out["state"] = std::string{jobs::to_string(job.status)};
-  put_request(out, job.request, default_max_attempts);
+  put_request(out, job.request, defaults.max_attempts);
+  // What it runs with: per attempt (its timeout; at most max_attempts of them, so its running
+  // time is bounded by their product, plus the retries' backoff), per task, and a cancel's grace.
+  auto positive_or_null = [](std::uint32_t v) { return v != 0 ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  out["limits"] = {
+      {"timeout_ms", job.request.timeout_ms != 0 ? job.request.timeout_ms : defaults.timeout_ms},
+      {"max_attempts", job.request.attempts_max != 0 ? job.request.attempts_max : defaults.max_attempts},
+      {"memory_mb", positive_or_null(defaults.memory_mb)},
+      {"cpu_seconds", positive_or_null(defaults.cpu_seconds)},
+      {"cancel_grace_ms", defaults.cancel_grace_ms},
+  };
   out["attempts"] = job.attempts;
   out["result"] = job.result;
   out["error"] = or_null(job.last_error);

@@ -20,7 +20,20 @@ namespace respawn::http {
 // RFC 3339 in UTC, to the microsecond: "2026-11-28T09:11:36.123456Z".
 std::string format_time(jobs::job_time time);
 
-// A job as GET /v1/jobs/ID shows it. `default_max_attempts` stands in for a request's 0.
+// The node's defaults for what a request leaves unset, and the limits no request sets (the
+// server's configuration: serve's flags). Shown in a job's "limits" (docs/jobs.md, "Limits").
+struct job_defaults {
+  std::uint32_t max_attempts = 5;
+  std::uint32_t timeout_ms = 60000;   // per attempt
+  std::uint32_t memory_mb = 0;        // per task; 0: none
+  std::uint32_t cpu_seconds = 0;      // per task; 0: none
+  std::uint32_t cancel_grace_ms = 5000;
+};
+
+// A job as GET /v1/jobs/ID shows it, with "limits": the effective timeout_ms and max_attempts
+// (the request's, else the defaults'), memory_mb and cpu_seconds (null: none), cancel_grace_ms.
+nlohmann::json job_to_json(const jobs::job_state& job, const job_defaults& defaults);
+// The same with only `default_max_attempts` known (standing in for a request's 0).
 nlohmann::json job_to_json(const jobs::job_state& job, std::uint32_t default_max_attempts);
 
 // The SSE `event:` name of an event type: queued (submitted), running (claimed), retrying

@@ -59,29 +59,46 @@ constexpr unsigned long default_task_memory_mb = 1024;
 constexpr unsigned long max_task_memory_mb = 65536;
 constexpr unsigned long default_task_cpu_seconds = 3600;
 constexpr unsigned long max_task_cpu_seconds = 86400;
+// A job's attempt is killed past its timeout (a request's timeout_ms, else --attempt-timeout),
+// and retried up to its max_attempts (a request's, else --max-attempts): bounds of the HTTP API's
+// own (a week, 1000 attempts), so that any default serve takes a request could also ask for.
+constexpr unsigned long default_attempt_timeout_s = 60;
+constexpr unsigned long max_attempt_timeout_s = 7UL * 24 * 3600;
+constexpr unsigned long max_max_attempts = 1000;
 constexpr const char* worker_max_open_files = "256";
 constexpr const char* worker_max_file_size_mb = "1024";
 
 constexpr const char* usage_text =
     "usage: respawn serve [--data-dir DIR] [--listen ADDRESS:PORT] [--workers N] [--running N]\n"
-    "                     [--running-per-user N] [--task-memory-mb N] [--task-cpu-seconds N]\n"
-    "                     [--drain-timeout SECONDS] [--demo] [--no-heart]\n"
+    "                     [--running-per-user N] [--workers-per-user N] [--session-workers N]\n"
+    "                     [--attempt-timeout SECONDS] [--max-attempts N] [--task-memory-mb N]\n"
+    "                     [--task-cpu-seconds N] [--drain-timeout SECONDS] [--demo] [--no-heart]\n"
     "\n"
     "  --data-dir DIR        where the job log (jobs.db), the users (users.db) and demo.token\n"
     "                        live (default: $RESPAWN_DATA_DIR, else ./respawn-data)\n"
     "  --listen ADDR:PORT    the HTTP API's address (default 127.0.0.1:8080)\n"
-    "  --workers N           worker processes at most (default 4)\n"
-    "  --running N           attempts in flight at most (default 64): claimed jobs, in or queued\n"
-    "                        at a worker; more suits many short jobs, fewer long ones\n"
+    "  --workers N           worker processes for jobs at most (default 4)\n"
+    "  --running N           attempts in flight at most (default 64): jobs sent to the pool,\n"
+    "                        running or waiting for a worker; more suits many short jobs\n"
     "  --running-per-user N  attempts in flight for one user at most (default 3/4 of --running,\n"
     "                        at least 1), so that one user cannot take every slot\n"
+    "  --workers-per-user N  workers one user's jobs may occupy at once (default --workers - 1,\n"
+    "                        at least 1), so that one user's long jobs always leave a worker free\n"
+    "  --session-workers N   workers kept beyond --workers for session answers only (default 1;\n"
+    "                        0: answers share the job workers)\n"
+    "  --attempt-timeout S   an attempt of a job without its own timeout_ms is killed after S\n"
+    "                        seconds (default 60, at most 604800)\n"
+    "  --max-attempts N      attempts of a job without its own max_attempts (default 5, 1..1000)\n"
     "  --task-memory-mb N    memory a task may add to its worker (RLIMIT_AS; default 1024,\n"
     "                        at most 65536); past it the attempt fails \"over its memory limit\"\n"
     "  --task-cpu-seconds N  CPU seconds a task may use (RLIMIT_CPU; default 3600, at most 86400)\n"
     "  --drain-timeout S     on SIGTERM, how long running jobs may take to finish (default 30)\n"
     "  --demo                the demo: a `demo` user (token in DIR/demo.token) and the kinds that\n"
     "                        misbehave on purpose (loop, crash, oom, fail, counter)\n"
-    "  --no-heart            run the node without heart (nothing starts it again if it dies)\n";
+    "  --no-heart            run the node without heart (nothing starts it again if it dies)\n"
+    "\n"
+    "Every limit a job meets, and its defaults, is in docs/jobs.md (\"Limits\"); GET /v1/jobs/ID\n"
+    "shows the ones a job runs with (\"limits\").\n";
 
 struct serve_options {
   std::string data_dir;
@@ -90,6 +107,10 @@ struct serve_options {
   std::size_t workers = 4;
   std::size_t running = 64;
   std::size_t running_per_user = 0;  // 0: max(1, running * 3 / 4)
+  std::size_t workers_per_user = 0;  // 0: workers - 1 (no cap with one worker)
+  std::size_t session_workers = 1;
+  std::chrono::seconds attempt_timeout{default_attempt_timeout_s};
+  std::uint32_t max_attempts = 5;
   unsigned long task_memory_mb = default_task_memory_mb;
   unsigned long task_cpu_seconds = default_task_cpu_seconds;
   std::chrono::seconds drain_timeout{30};
@@ -119,6 +140,30 @@ std::optional<std::string> parse(int argc, char** argv, serve_options& o) {
       unsigned long n = 0;
       if (!v || !parse_number(*v, n) || n == 0 || n > 100000) return "--running-per-user needs a number from 1 to 100000";
       o.running_per_user = n;
+    } else if (a == "--workers-per-user") {
+      auto v = value();
+      unsigned long n = 0;
+      if (!v || !parse_number(*v, n) || n == 0 || n > 1024) return "--workers-per-user needs a number from 1 to 1024";
+      o.workers_per_user = n;
+    } else if (a == "--session-workers") {
+      auto v = value();
+      unsigned long n = 0;
+      if (!v || !parse_number(*v, n) || n > 64) return "--session-workers needs a number from 0 to 64";
+      o.session_workers = n;
+    } else if (a == "--attempt-timeout") {
+      auto v = value();
+      unsigned long n = 0;
+      if (!v || !parse_number(*v, n) || n == 0 || n > max_attempt_timeout_s) {
+        return "--attempt-timeout needs seconds, 1 to " + std::to_string(max_attempt_timeout_s);
+      }
+      o.attempt_timeout = std::chrono::seconds{n};
+    } else if (a == "--max-attempts") {
+      auto v = value();
+      unsigned long n = 0;
+      if (!v || !parse_number(*v, n) || n == 0 || n > max_max_attempts) {
+        return "--max-attempts needs a number from 1 to " + std::to_string(max_max_attempts);
+      }
+      o.max_attempts = static_cast<std::uint32_t>(n);
     } else if (a == "--task-memory-mb") {
       auto v = value();
       unsigned long n = 0;
@@ -166,6 +211,10 @@ std::optional<std::string> parse(int argc, char** argv, serve_options& o) {
     } else {
       return "unknown argument \"" + std::string{a} + "\"";
     }
+  }
+  if (o.workers_per_user > o.workers) {
+    return "--workers-per-user (" + std::to_string(o.workers_per_user) + ") cannot be more than --workers (" +
+           std::to_string(o.workers) + ")";
   }
   return std::nullopt;
 }
@@ -307,6 +356,16 @@ int run_node(const serve_options& o, const kind_registry& all_kinds, bool& start
                                 "--task-cpu-seconds", std::to_string(o.task_cpu_seconds),
                                 "--max-open-files", worker_max_open_files,
                                 "--max-file-size-mb", worker_max_file_size_mb};
+  // Fair shares (docs/workers.md): one user's tasks occupy at most workers - 1 workers, so that
+  // another user's job finds one free however long the first user's run; and session answers
+  // have workers of their own beyond --workers, so that batch work never starves them.
+  ec_config.pool.max_workers_per_group = o.workers_per_user != 0 ? o.workers_per_user
+                                         : o.workers >= 2        ? o.workers - 1
+                                                                 : 0;
+  ec_config.pool.interactive_workers = o.session_workers;
+  // The limits of a job that does not set its own (docs/jobs.md, "Limits").
+  ec_config.attempt_timeout = o.attempt_timeout;
+  ec_config.retry.attempts_max = o.max_attempts;
   // Attempts in flight: workers pipeline tasks (a short job's round trip is microseconds, its
   // three commits are not), so more attempts than workers keep them busy.
   ec_config.running_max = o.running;
@@ -328,6 +387,12 @@ int run_node(const serve_options& o, const kind_registry& all_kinds, bool& start
   hc.address = o.address;
   hc.port = o.port;
   hc.default_max_attempts = ec_config.retry.attempts_max;
+  // What GET /v1/jobs/ID shows as the limits a job runs with (its "limits").
+  hc.default_timeout_ms = static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(ec_config.attempt_timeout).count());
+  hc.task_memory_mb = static_cast<std::uint32_t>(o.task_memory_mb);
+  hc.task_cpu_seconds = static_cast<std::uint32_t>(o.task_cpu_seconds);
+  hc.cancel_grace_ms = static_cast<std::uint32_t>(ec_config.cancel_grace.count());
   hc.dispatcher_name = ec_config.name;
   // Handler threads block on engine calls (a submission waits for its commit): enough of them
   // that concurrent submitters share commits instead of queueing for a thread.
@@ -357,6 +422,9 @@ int run_node(const serve_options& o, const kind_registry& all_kinds, bool& start
   std::string self = fs::read_symlink("/proc/self/exe", ec).string();
   std::printf("respawn serve: listening on %s (node %d%s; data in %s; up to %zu workers)\n", url.c_str(),
               static_cast<int>(::getpid()), heart_fd >= 0 ? ", under heart" : "", data.c_str(), o.workers);
+  std::printf("job limits: %lld s per attempt, %u attempts, %lu MB and %lu CPU s per task, cancel kills after %lld ms\n",
+              static_cast<long long>(o.attempt_timeout.count()), o.max_attempts, o.task_memory_mb,
+              o.task_cpu_seconds, static_cast<long long>(ec_config.cancel_grace.count()));
   if (!o.demo) {
     std::printf("no demo user (--demo has one); make a user with: %s user add NAME --data-dir %s\n", self.c_str(),
                 data.c_str());

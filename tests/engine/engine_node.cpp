@@ -4,10 +4,15 @@
 //   engine_node DB submit N   opens the store at DB, starts the engine, submits N `sleep` jobs
 //                             (20 ms each) in one durable batch, prints "submitted", then
 //                             "finished ID" for every job that ends, until it is killed
+//   engine_node DB hold N     submits N `sleep` jobs of 1500 ms with max_attempts 1, all at once
+//                             (running_max N, 2 workers: most of them wait in the pool, their
+//                             tasks unstarted), prints "submitted", then "started K" once the log
+//                             shows K = 2 jobs running (claimed), then waits to be killed
 //   engine_node DB check N    opens the store, starts the engine (which recovers every
 //                             unfinished job), waits until all N jobs are final, then prints one
 //                             JSON line counting them from the log: how many succeeded, how many
-//                             `succeeded` events each has (never more than one), attempts
+//                             `succeeded` events each has (never more than one), attempts, how
+//                             many died of an interrupted attempt
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -34,7 +39,7 @@ int fail(const std::string& why) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "worker") == 0) return respawn::main(argc, argv, respawn::builtin_kinds());
-  if (argc != 4) return fail("usage: engine_node DB submit|check N");
+  if (argc != 4) return fail("usage: engine_node DB submit|hold|check N");
   std::string db = argv[1];
   std::string mode = argv[2];
   long n = std::stol(argv[3]);
@@ -51,7 +56,7 @@ int main(int argc, char** argv) {
   respawn::engine::engine_config c;
   c.pool.min_workers = 2;
   c.pool.max_workers = 2;
-  c.running_max = 4;
+  c.running_max = mode == "hold" ? static_cast<std::size_t>(n) : 4;
   c.retry.attempts_max = 5;
   c.retry.backoff_initial = 10ms;
   c.retry.backoff_max = 50ms;
@@ -79,7 +84,37 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (mode != "check") return fail("mode must be submit or check");
+  if (mode == "hold") {
+    respawn::engine::submit_jobs batch;
+    for (long i = 0; i < n; ++i) {
+      respawn::jobs::job_request r;
+      r.user = "ann";
+      r.kind = "sleep";
+      r.args = {{"ms", 1500}};
+      r.attempts_max = 1;  // an attempt burnt by the kill would make the job dead
+      batch.requests.push_back(r);
+    }
+    auto reply = rt.call<respawn::engine::submit_reply>(engine.dispatcher, std::move(batch), 60s);
+    if (!reply.ok() || !reply.value().ok) return fail("the submission failed");
+    std::printf("submitted\n");
+    std::fflush(stdout);
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+      respawn::store::job_filter running;
+      running.status = respawn::jobs::job_status::running;
+      running.limit = 1000;
+      auto page = store->list(running);
+      if (page.ok() && page.value().jobs.size() >= 2) {
+        std::printf("started %zu\n", page.value().jobs.size());
+        std::fflush(stdout);
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return fail("no two jobs started within 60 s");
+      std::this_thread::sleep_for(1ms);
+    }
+    for (;;) std::this_thread::sleep_for(3600s);
+  }
+  if (mode != "check") return fail("mode must be submit, hold or check");
 
   auto deadline = std::chrono::steady_clock::now() + 120s;
   for (;;) {
@@ -88,7 +123,7 @@ int main(int argc, char** argv) {
     if (std::chrono::steady_clock::now() > deadline) return fail("jobs still unfinished after 120 s");
     std::this_thread::sleep_for(10ms);
   }
-  long jobs = 0, succeeded = 0, doubled = 0, retried = 0;
+  long jobs = 0, succeeded = 0, doubled = 0, retried = 0, interrupted = 0;
   respawn::store::job_filter filter;
   filter.limit = 1000;
   for (;;) {
@@ -98,6 +133,10 @@ int main(int argc, char** argv) {
       ++jobs;
       if (j.status == respawn::jobs::job_status::succeeded) ++succeeded;
       if (j.attempts > 1) ++retried;
+      if (j.status == respawn::jobs::job_status::dead &&
+          j.last_error.find("interrupted") != std::string::npos) {
+        ++interrupted;
+      }
       auto events = store->events(j.id, 0, 10000);
       if (!events.ok()) return fail(events.error().message);
       long wins = 0;
@@ -109,7 +148,7 @@ int main(int argc, char** argv) {
   }
   auto stats = rt.call<respawn::engine::engine_stats>(engine.dispatcher, respawn::engine::engine_stats_request{}, 10s);
   nlohmann::json out{{"expected", n},         {"jobs", jobs},       {"succeeded", succeeded},
-                     {"succeeded_twice", doubled}, {"retried", retried},
+                     {"succeeded_twice", doubled}, {"retried", retried}, {"dead_interrupted", interrupted},
                      {"recovered", stats.ok() ? stats.value().recovered : 0}};
   std::printf("%s\n", out.dump().c_str());
   return 0;

@@ -2,6 +2,8 @@
 // finished it gets SIGKILL — no clean shutdown, its workers die with it — and a new engine_node
 // on the same database file recovers. Every accepted job must end succeeded, none twice, and the
 // jobs that were running when the node died must have run again as a new attempt.
+// And a node kill costs attempts only of tasks that had started (soak anomaly 6): jobs whose tasks
+// waited in the pool or behind another task in a worker were never attempted, and run again.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -106,6 +108,44 @@ TEST(node_kill, sigkill_mid_load_then_restart_loses_nothing_and_runs_nothing_twi
   EXPECT_GT(summary["recovered"].get<int>(), 0) << "the restarted node rebuilt the unfinished jobs";
   EXPECT_LE(summary["recovered"].get<int>(), n - 30) << "finished jobs are not rebuilt";
   EXPECT_GE(summary["retried"].get<int>(), 1) << "jobs running at the kill run again as a new attempt";
+  fs::remove_all(dir);
+}
+
+TEST(node_kill, a_kill_burns_no_attempt_of_a_task_that_never_started) {
+  fs::path dir = fs::temp_directory_path() / ("respawn-node-kill-unstarted-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string db = (dir / "jobs.db").string();
+  const int n = 10;  // 1.5-s sleeps with max_attempts 1, all sent to 2 workers at once
+
+  child first = start({ENGINE_NODE, db, "hold", std::to_string(n)});
+  ASSERT_GT(first.pid, 0);
+  std::string line;
+  ASSERT_TRUE(read_line(first.out, line, 60s)) << "the node did not start";
+  ASSERT_EQ(line, "submitted");
+  ASSERT_TRUE(read_line(first.out, line, 60s)) << "no job started";
+  ASSERT_EQ(line.rfind("started ", 0), 0u) << line;
+  // Two tasks run (one per worker: no more can have started); the other eight wait, unstarted,
+  // when the node dies.
+  const int workers = 2;
+  ASSERT_EQ(::kill(first.pid, SIGKILL), 0);
+  int status = wait_exit(first.pid, 30s);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ::close(first.out);
+
+  child second = start({ENGINE_NODE, db, "check", std::to_string(n)});
+  ASSERT_GT(second.pid, 0);
+  ASSERT_TRUE(read_line(second.out, line, 150s)) << "the restarted node did not finish the jobs";
+  EXPECT_EQ(WEXITSTATUS(wait_exit(second.pid, 30s)), 0);
+  ::close(second.out);
+  auto summary = nlohmann::json::parse(line, nullptr, false);
+  ASSERT_FALSE(summary.is_discarded()) << line;
+  EXPECT_EQ(summary["jobs"], n) << line;
+  // Only the attempts that had started were lost with the node (max_attempts 1: they are dead);
+  // every job whose task never started ran at the restart and succeeded.
+  EXPECT_GE(summary["dead_interrupted"].get<int>(), 1) << "the running attempts were interrupted: " << line;
+  EXPECT_LE(summary["dead_interrupted"].get<int>(), workers) << "attempts of unstarted tasks were burnt: " << line;
+  EXPECT_EQ(summary["succeeded"].get<int>() + summary["dead_interrupted"].get<int>(), n) << line;
   fs::remove_all(dir);
 }
 

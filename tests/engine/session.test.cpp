@@ -2,6 +2,7 @@
 // stream is attached, answers every input exactly once (in a worker process), is paused and
 // dropped from memory when the last stream ends, takes input while paused, and is rebuilt from
 // the log when a client comes back — after its process crashed, and after the node died.
+#include <algorithm>
 #include <map>
 
 #include "engine_fixture.hpp"
@@ -115,6 +116,54 @@ TEST_F(session, runs_only_while_attached_answers_each_input_once_and_pauses_out_
   auto late = input(id, 4, "late");
   EXPECT_FALSE(late.ok);
   EXPECT_EQ(late.error_code, "job_finished");
+}
+
+// Soak anomaly 2: an answer under way when the last stream detaches is finished and logged, not
+// dropped and made again on the next visit (a backlog longer than a client's visits never moved).
+TEST_F(session, an_answer_under_way_when_the_stream_detaches_is_logged_anyway_and_once) {
+  auto c = session_config();
+  c.cancel_grace = 200ms;
+  start_node(c);
+  // Both workers up (else the two sleeps could share the first one to say hello).
+  ASSERT_TRUE(eventually([&] {
+    auto p = rt_->call<respawn::pool_stats>(rt_->whereis("jobs.pool"), respawn::pool_stats_request{}, patience);
+    return p.ok() && p.value().workers == 2;
+  }));
+  // Both workers busy: the session's answer waits for one, under way but not done.
+  auto blocker = request("bob", "sleep", {{"ms", 60000}});
+  blocker.timeout_ms = 120000;
+  auto a = submit_one(blocker);
+  auto b = submit_one(blocker);
+  ASSERT_TRUE(eventually([&] { return state(a).status == job_status::running && state(b).status == job_status::running; }));
+  auto id = submit_one(request("ann", "echo"));
+  auto stream = attach(id);
+  ASSERT_TRUE(input(id, 1, "under way").ok);
+  ASSERT_TRUE(eventually([&] {
+    auto p = rt_->call<respawn::pool_stats>(rt_->whereis("jobs.pool"), respawn::pool_stats_request{}, patience);
+    return p.ok() && p.value().queued + p.value().in_flight == 3;
+  })) << "the answer's task never reached the pool";
+  EXPECT_FALSE(answered(id, 1));
+
+  stream.reset();  // the client goes away mid-answer
+  // A worker frees up: the answer runs and is logged although nobody streams the session.
+  for (auto blocker_id : {a, b}) {
+    ASSERT_TRUE(rt_->call<bool>(handle_.dispatcher, respawn::engine::cancel_job{blocker_id}, patience).value());
+  }
+  ASSERT_TRUE(eventually([&] { return answered(id, 1); })) << "the answer was dropped with the stream";
+  ASSERT_TRUE(eventually([&] { return state(id).status == job_status::paused && sessions_in_memory() == 0; }));
+  // The answer is in the log before the pause.
+  auto types = event_types(id);
+  auto output = std::find(types.begin(), types.end(), event_type::output);
+  auto paused = std::find(types.begin(), types.end(), event_type::paused);
+  EXPECT_LT(output - types.begin(), paused - types.begin());
+
+  // The client comes back: the answer is there, once, and not made again.
+  stream = attach(id);
+  ASSERT_TRUE(input(id, 2, "end", true).ok);
+  EXPECT_EQ(await_final(id).status, job_status::succeeded);
+  auto all = answers(id);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all.at(1), (std::vector<nlohmann::json>{"under way"}));
 }
 
 TEST_F(session, a_crashed_session_process_is_rebuilt_and_the_stream_stays_attached) {

@@ -103,7 +103,7 @@ class synchronous_store_impl final : public store::job_store {
   respawn::pid window_{};
 };
 
-// The simulated workers. Kinds:
+// The simulated workers (world::workers of them; more tasks wait in the pool, unstarted). Kinds:
 //   ok      seeded: succeeds after 1..20 ms (some after a progress report and a snapshot), or
 //           throws (failed), or crashes its worker (worker_died), or hangs until its deadline
 //   poison  crashes its worker every time
@@ -120,9 +120,9 @@ class sim_pool final : public process {
 
   void handle(message& m) override {
     if (auto* s = m.get_if<submit_task>()) {
-      start(s->task);
+      enqueue(s->task);
     } else if (auto* many = m.get_if<submit_tasks>()) {
-      for (auto& t : many->tasks) start(t);
+      for (auto& t : many->tasks) enqueue(t);
     } else if (auto* f = m.get_if<sim_finish>()) {
       auto it = running_.find(f->id);
       if (it == running_.end() || it->second.token != f->token) return;
@@ -130,19 +130,33 @@ class sim_pool final : public process {
       running_.erase(it);
     } else if (auto* c = m.get_if<cancel_task>()) {
       auto it = running_.find(c->id);
-      if (it == running_.end()) return;
-      cancel_timer(it->second.timer);
-      task_outcome o;
-      o.id = c->id;
-      o.status = task_status::cancelled;
-      o.attempt = it->second.outcome.attempt;
-      send(it->second.reply_to, o);
-      running_.erase(it);
+      if (it != running_.end()) {
+        cancel_timer(it->second.timer);
+        task_outcome o;
+        o.id = c->id;
+        o.status = task_status::cancelled;
+        o.attempt = it->second.outcome.attempt;
+        send(it->second.reply_to, o);
+        running_.erase(it);
+      } else {
+        // Waiting for a worker: dropped, never started (no task_started).
+        for (auto q = waiting_.begin(); q != waiting_.end(); ++q) {
+          if (q->id != c->id) continue;
+          task_outcome o;
+          o.id = c->id;
+          o.status = task_status::cancelled;
+          o.attempt = q->attempt;
+          send(q->reply_to, o);
+          waiting_.erase(q);
+          break;
+        }
+      }
     } else if (auto* fence = m.get_if<fence_task>()) {
       // No monitors here: a task of a dead submitter runs to its end (at worst its deadline),
       // and the fence is answered then.
       fences_.push_back(*fence);
     }
+    start_waiting();
     answer_fences();
   }
 
@@ -154,9 +168,17 @@ class sim_pool final : public process {
     task_outcome outcome;
   };
 
+  bool has(std::uint64_t id) const {
+    if (running_.count(id) != 0) return true;
+    for (auto& t : waiting_) {
+      if (t.id == id) return true;
+    }
+    return false;
+  }
+
   void answer_fences() {
     for (auto it = fences_.begin(); it != fences_.end();) {
-      if (running_.count(it->id) != 0) {
+      if (has(it->id)) {
         ++it;
       } else {
         send(it->reply_to, task_fenced{it->id});
@@ -165,14 +187,39 @@ class sim_pool final : public process {
     }
   }
 
-  void start(const task_request& t) {
+  // Tasks wait for one of w_.workers simulated workers, in order: a node death kills the
+  // waiting ones with the rest, but they never started and must cost no attempt.
+  void enqueue(const task_request& t) {
     ++w_.handed_to_worker[t.id];
-    if (running_.count(t.id) != 0) {
+    if (has(t.id)) {
       w_.overlaps.push_back("job " + std::to_string(t.id) + ": attempt " + std::to_string(t.attempt) +
-                            " started while attempt " + std::to_string(running_.at(t.id).outcome.attempt) +
-                            " still ran");
-      cancel_timer(running_.at(t.id).timer);
+                            " handed to the pool while another of its tasks was still there");
     }
+    waiting_.push_back(t);
+  }
+  void start_waiting() {
+    while (!waiting_.empty() && running_.size() < w_.workers) {
+      auto t = std::move(waiting_.front());
+      waiting_.erase(waiting_.begin());
+      if (w_.below(100) < w_.give_back_pct) {
+        // Given back unstarted, as a stopping pool does: worker_died without task_started. No
+        // attempt was made; the job must run again without losing one.
+        task_outcome o;
+        o.id = t.id;
+        o.status = task_status::worker_died;
+        o.exit = worker_exit::shutdown;
+        o.error = "not started: worker stopped";
+        o.attempt = t.attempt;
+        send(t.reply_to, o);
+        continue;
+      }
+      start(t);
+    }
+  }
+
+  void start(const task_request& t) {
+    ++w_.started[t.id];
+    send(t.reply_to, task_started{t.id, t.attempt, 4242});
     task_outcome o;
     o.id = t.id;
     o.os_pid = 4242;
@@ -202,8 +249,12 @@ class sim_pool final : public process {
         hang();
       } else {
         if (roll < edge + w_.snapshot_pct) {
-          send(t.reply_to, task_event{t.id, task_event_type::progress, "{\"done\":1}"});
-          send(t.reply_to, task_event{t.id, task_event_type::snapshot, "{\"step\":" + std::to_string(t.attempt) + "}"});
+          task_event p{t.id, task_event_type::progress, "{\"done\":1}"};
+          p.attempt = t.attempt;
+          task_event snap{t.id, task_event_type::snapshot, "{\"step\":" + std::to_string(t.attempt) + "}"};
+          snap.attempt = t.attempt;
+          send(t.reply_to, p);
+          send(t.reply_to, snap);
         }
         o.status = task_status::succeeded;
         o.result = "{\"job\":" + std::to_string(t.id) + ",\"attempt\":" + std::to_string(t.attempt) + "}";
@@ -224,6 +275,7 @@ class sim_pool final : public process {
 
   world& w_;
   std::unordered_map<std::uint64_t, running_task> running_;
+  std::vector<task_request> waiting_;
   std::vector<fence_task> fences_;
   std::uint64_t next_token_ = 1;
 };

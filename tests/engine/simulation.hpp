@@ -44,7 +44,10 @@ struct world {
   fault_plan faults{};
   std::uint64_t writes = 0;      // writes seen at the seam, all nodes
   std::uint64_t faults_hit = 0;  // writes failed on purpose
-  std::map<jobs::job_id, std::uint32_t> handed_to_worker;  // attempts the pool received, per job
+  std::map<jobs::job_id, std::uint32_t> handed_to_worker;  // tasks the pool received, per job
+  std::map<jobs::job_id, std::uint32_t> started;           // ... and started (task_started), per job
+  std::size_t workers = 3;  // simulated workers: tasks beyond wait in the pool, unstarted
+  unsigned give_back_pct = 3;  // of tasks about to start: given back unstarted (worker_died) instead
   // One attempt at a time: a task handed to the pool while another of the same job still ran.
   std::vector<std::string> overlaps;
   // Submissions commit and are answered (the writer's callback) 0..2 ms after they are sent, and

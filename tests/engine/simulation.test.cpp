@@ -10,6 +10,8 @@
 //   - one attempt at a time: no job's task is handed to the pool while one of its earlier
 //     attempts still runs (a job process rebuilt by a crash waits for the pool's fence);
 //   - no job succeeds twice; no job is attempted more than its attempts allow;
+//   - an attempt counts only when its task started (the simulated pool has fewer workers than
+//     running slots, so tasks wait in it unstarted, and die there with the node);
 //   - the store holds exactly the accepted jobs (nothing lost, nothing extra);
 //   - replaying each job's log (jobs::fold) rebuilds the state the store holds;
 //   - the quiet user's job is not starved by the flood;
@@ -248,6 +250,11 @@ void check_log(driver& d) {
     EXPECT_LE(successes, 1u) << "job " << id << " succeeded twice";
     auto allowed = state.value().request.attempts_max != 0 ? state.value().request.attempts_max : attempts_max;
     EXPECT_LE(claims, allowed) << "job " << id << " was attempted past its attempts";
+    // An attempt counts only once its task started: tasks that waited in the pool when a node
+    // died, or were cancelled there, cost none.
+    auto started = d.w_.started.count(id) != 0 ? d.w_.started.at(id) : 0u;
+    EXPECT_LE(claims, started) << "job " << id << ": " << claims << " attempts counted, " << started
+                               << " of its tasks started";
     const auto& kind = state.value().request.kind;
     if (state.value().status != job_status::cancelled && (kind == "poison" || kind == "hang")) {
       EXPECT_EQ(state.value().status, job_status::dead) << "job " << id << " (" << kind << ")";

@@ -59,6 +59,36 @@ TEST(job_json, a_job_shows_the_apis_fields) {
   EXPECT_EQ(job_to_json(s, 5).at("max_attempts"), 5);
 }
 
+// Issue 13: every limit a job meets is shown in the job, effective (the request's own, else the
+// node's defaults): per attempt, how many attempts, per task, and a cancel's grace.
+TEST(job_json, a_job_shows_the_limits_it_runs_with) {
+  jobs::job_state s;
+  s.id = 42;
+  s.request = {.user = "ann", .kind = "fib", .args = {{"n", 30}}};
+  job_defaults d;
+  d.max_attempts = 7;
+  d.timeout_ms = 90000;
+  d.memory_mb = 1024;
+  d.cpu_seconds = 3600;
+  d.cancel_grace_ms = 5000;
+  EXPECT_EQ(job_to_json(s, d).at("limits"), (nlohmann::json{{"timeout_ms", 90000},
+                                                             {"max_attempts", 7},
+                                                             {"memory_mb", 1024},
+                                                             {"cpu_seconds", 3600},
+                                                             {"cancel_grace_ms", 5000}}));
+  s.request.timeout_ms = 1500;  // the request's own win
+  s.request.attempts_max = 2;
+  d.memory_mb = 0;  // none
+  auto limits = job_to_json(s, d).at("limits");
+  EXPECT_EQ(limits.at("timeout_ms"), 1500);
+  EXPECT_EQ(limits.at("max_attempts"), 2);
+  EXPECT_TRUE(limits.at("memory_mb").is_null());
+  // The request's fields stay as asked (null: the default).
+  s.request.timeout_ms = 0;
+  EXPECT_TRUE(job_to_json(s, d).at("timeout_ms").is_null());
+  EXPECT_EQ(job_to_json(s, d).at("limits").at("timeout_ms"), 90000);
+}
+
 TEST(job_json, a_submission_is_read_strictly) {
   jobs::job_request r;
   EXPECT_FALSE(parse_job_request(

@@ -278,8 +278,9 @@ TEST_F(serve, one_user_cannot_take_every_running_slot) {
   auto r = c.request("POST", "/v1/jobs", nlohmann::json{{"kind", "sleep"}, {"args", {{"ms", 10}}}}.dump(), as_alice);
   ASSERT_EQ(r.status, 201u) << r.body;
   auto id = r.json()["id"].get<std::uint64_t>();
-  // Claimed (running) at once: a free slot is there for alice. (Her task may still wait at a busy
-  // worker behind a 15 s sleep: which worker runs it is the pool's business, not the slots'.)
+  // Running at once: a free slot is there for alice, and (issue 13) a free worker: `running` now
+  // means its task started in a worker, and one user's jobs occupy at most --workers - 1 of them
+  // (--workers-per-user), so her task does not wait behind a 15 s sleep.
   for (int tries = 0;; ++tries) {
     auto job = c.request("GET", "/v1/jobs/" + std::to_string(id), {}, as_alice).json();
     if (job["state"] != "queued") break;
