@@ -193,6 +193,14 @@ TEST_F(serve, workers_hold_only_their_socket_a_minimal_environment_and_the_nodes
   std::set<std::string> allowed;
   for (const char* name : respawn::detail::worker_environment_names) allowed.insert(name);
   for (int w : workers) {
+    // The worker sets its limits first thing in main: one found just after its spawn (between
+    // fork and exec it still holds the node's descriptors, closed on exec) may not be there yet,
+    // so wait (with a deadline) for its limits before looking at what it holds.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    while (limit_of(w, "Max file size", 0) != std::to_string(1024ull * 1024 * 1024) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{5});
+    }
     std::set<std::string> fds;
     for (auto& e : fs::directory_iterator{"/proc/" + std::to_string(w) + "/fd"}) fds.insert(e.path().filename());
     EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"})) << "worker " << w << " holds more than its socket";
@@ -201,13 +209,6 @@ TEST_F(serve, workers_hold_only_their_socket_a_minimal_environment_and_the_nodes
     std::string var;
     while (std::getline(vars, var, '\0')) {
       EXPECT_EQ(allowed.count(var.substr(0, var.find('='))), 1u) << "worker " << w << " has " << var;
-    }
-    // The worker sets its limits first thing in main: one found just after its spawn may not have
-    // yet, so wait (with a deadline) for them rather than read them once.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-    while (limit_of(w, "Max file size", 0) != std::to_string(1024ull * 1024 * 1024) &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds{5});
     }
     EXPECT_EQ(limit_of(w, "Max open files", 0), "256");
     EXPECT_EQ(limit_of(w, "Max file size", 0), std::to_string(1024ull * 1024 * 1024));
