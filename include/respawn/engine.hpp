@@ -77,6 +77,11 @@ struct engine_config {
   // further outputs are dropped, the job runs on, and the node says so once on stderr: a chatty
   // job must not turn into refused appends and a crashing job process.
   std::uint64_t outputs_max = 10'000;
+  // Progress is coalesced: a job's progress reports are logged at most once per this interval,
+  // the latest value winning (and the last one always logged before the attempt's next output,
+  // snapshot or outcome), so that a job reporting in a tight loop costs the log a few appends a
+  // second, not one per report. 0: every report is logged.
+  std::chrono::milliseconds progress_interval{200};
   // A transient store failure (busy, disk full, I/O error) met by a job's write is retried by
   // the job's own process, backing off from store_retry_initial, doubling up to store_retry_max,
   // instead of crashing it (a crash would retry at once, in a storm). Disk full also pauses

@@ -179,7 +179,8 @@ class dispatcher final : public process {
                              config_.retry, config_.attempt_timeout,
                              config_.clock, config_.cancel_grace,
                              config_.store_retry_initial, config_.store_retry_max,
-                             config_.outputs_max,   recovered};
+                             config_.outputs_max,   config_.progress_interval,
+                             recovered};
     start->run_on_start = run;
     send(jobs_sup_, start_child{std::any{std::move(start)}});
   }

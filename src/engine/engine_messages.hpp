@@ -28,6 +28,7 @@ struct job_start {
   std::chrono::milliseconds store_retry_initial{10};
   std::chrono::milliseconds store_retry_max{2000};
   std::uint64_t outputs_max = 10'000;  // engine_config::outputs_max
+  std::chrono::milliseconds progress_interval{200};  // engine_config::progress_interval
   // Rebuilt from the store (recovery, a revive), not just submitted: a predecessor's task may
   // still be in the pool (the dispatcher died, the pool did not), so fence before submitting.
   bool recovered = false;

@@ -23,6 +23,9 @@ nlohmann::json parse_or_text(const std::string& text) {
 }  // namespace
 
 struct retry_timer {};
+struct progress_due {  // the progress interval has passed: log the pending report
+  std::uint32_t attempt;
+};
 struct store_retry_timer {};
 struct reload_timer {};
 
@@ -173,9 +176,10 @@ void job_process::handle(message& m) {
     auto value = parse_or_text(valid_utf8(e->value));
     switch (e->type) {
       case task_event_type::progress:
-        log(jobs::make_progress(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
+        log_progress(std::move(value));
         break;
       case task_event_type::output:
+        flush_progress();  // the log keeps the order the task reported in
         if (s_.state.outputs >= s_.outputs_max) {  // engine_config::outputs_max: dropped, not refused
           if (!outputs_dropped_) {
             std::fprintf(stderr, "respawn: job %llu reached its %llu outputs: further outputs are dropped\n",
@@ -188,9 +192,13 @@ void job_process::handle(message& m) {
         log(jobs::make_output(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
       case task_event_type::snapshot:
+        flush_progress();
         log(jobs::make_snapshot(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
         break;
     }
+  } else if (auto* due = m.get_if<progress_due>()) {
+    progress_timer_ = {};
+    if (due->attempt == attempt_in_pool_ && attempt_in_worker_ && attempt_started_) flush_progress();
   } else if (auto* o = m.get_if<task_outcome>()) {
     if (o->attempt != 0 && o->attempt != attempt_in_pool_) return;  // a stale attempt's
     if (o->id == s_.state.id && attempt_in_worker_) on_outcome(*o);
@@ -275,7 +283,37 @@ void job_process::on_started(const task_started& st) {
   log(jobs::make_claimed(s_.state.id, next_sequence(), s_.clock(), attempt_in_pool_), {});
 }
 
+void job_process::log_progress(nlohmann::json value) {
+  auto now = std::chrono::steady_clock::now();
+  if (!progress_timer_ && now - progress_logged_at_ >= s_.progress_interval) {
+    progress_logged_at_ = now;
+    log(jobs::make_progress(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
+    return;
+  }
+  pending_progress_ = std::move(value);  // the latest report wins
+  if (!progress_timer_) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(s_.progress_interval - (now - progress_logged_at_));
+    progress_timer_ = send_after(std::max(wait, std::chrono::milliseconds{0}), progress_due{attempt_in_pool_});
+  }
+}
+
+// Logs the pending progress report, if any (before the attempt's next event, or when its
+// interval has passed).
+void job_process::flush_progress() {
+  if (progress_timer_) {
+    cancel_timer(progress_timer_);
+    progress_timer_ = {};
+  }
+  if (!pending_progress_) return;
+  progress_logged_at_ = std::chrono::steady_clock::now();
+  auto value = std::move(*pending_progress_);
+  pending_progress_.reset();
+  log(jobs::make_progress(s_.state.id, next_sequence(), s_.clock(), std::move(value)), {});
+}
+
 void job_process::on_outcome(const task_outcome& o) {
+  if (attempt_started_) flush_progress();  // the attempt's last report, before its outcome
+  pending_progress_.reset();
   attempt_in_worker_ = false;
   if (!attempt_started_) {
     bool unstarted = o.status == task_status::worker_died || o.status == task_status::cancelled;

@@ -30,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "engine_messages.hpp"
 #include "respawn/process.hpp"
@@ -54,6 +55,8 @@ class job_process final : public process {
   void start_attempt();
   void on_started(const task_started& st);
   void on_outcome(const task_outcome& o);
+  void log_progress(nlohmann::json value);
+  void flush_progress();
   void fail_attempt(const std::string& error, bool was_in_queue);
   void finish(jobs::event e, bool was_in_queue);
   void schedule_retry();
@@ -72,6 +75,11 @@ class job_process final : public process {
   bool outputs_dropped_ = false;    // engine_config::outputs_max reached (said once on stderr)
   bool claim_waiting_ = false;      // asked to run before the fence came back
   timer_ref retry_timer_{};
+  // Progress coalescing (engine_config::progress_interval): the latest report not yet logged,
+  // when the last one was, and the timer that logs the pending one.
+  std::optional<nlohmann::json> pending_progress_{};
+  std::chrono::steady_clock::time_point progress_logged_at_{};
+  timer_ref progress_timer_{};
   std::uint64_t next_tag_ = 1;
   std::map<std::uint64_t, std::function<void()>> on_commit_;
   // Appends not yet committed, in order (what a store retry sends again), and how many sends

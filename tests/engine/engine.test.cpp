@@ -174,6 +174,22 @@ TEST_F(engine, outputs_past_the_cap_are_dropped_and_the_job_still_succeeds) {
 
 namespace {
 
+// Review F9: progress is coalesced. A job reporting in a tight loop costs the log a few appends
+// per progress_interval, not one per report; the latest report is the one kept, and the last is
+// logged before the outcome.
+TEST_F(engine, progress_reported_in_a_tight_loop_is_logged_coalesced_and_the_last_value_kept) {
+  start_node(config());
+  constexpr int reports = 20000;
+  auto s = await_final(submit_one(request("ann", "progress_flood", {{"n", reports}})));
+  ASSERT_EQ(s.status, job_status::succeeded);
+  EXPECT_EQ(s.progress, reports) << "the last report is logged before the outcome";
+  // Every event of the job counts in its sequence (a page of event_types would not show them all).
+  EXPECT_LT(s.last_sequence, static_cast<std::uint64_t>(reports / 10))
+      << "every report was logged: progress is not coalesced";
+  auto types = event_types(s.id);
+  EXPECT_NE(std::find(types.begin(), types.end(), event_type::progress), types.end());
+}
+
 // Review F24: a worker's error that is not valid UTF-8 is logged repaired (U+FFFD for each bad
 // byte), not turned into a failed append that crashes the job process and loses the error.
 TEST_F(engine, an_error_that_is_not_utf8_is_logged_repaired) {

@@ -21,6 +21,7 @@
 //   started_then_deaf  reports progress 0 (so the node knows it runs), then sleeps 120 s ignoring
 //                      cancel: a task that only a kill ends
 //   chatty             emits args.n outputs (0, 1, ...), then returns n
+//   progress_flood     reports progress 1, 2, ..., args.n in a tight loop, then returns n
 //   bad_utf8           throws an exception whose what() is not valid UTF-8 (a Latin-1 file name):
 //                      the node must log the error, repaired, not crash on it
 #include <chrono>
@@ -85,6 +86,11 @@ respawn::kind_registry test_kinds() {
     ctx.progress(0.0);
     sleep_regardless(std::chrono::seconds{120});
     return nullptr;
+  });
+  kinds.add("progress_flood", [](respawn::task_context& t) -> nlohmann::json {
+    const int n = t.args().value("n", 0);
+    for (int i = 1; i <= n; ++i) t.progress(i);
+    return n;
   });
   kinds.add("chatty", [](respawn::task_context& t) -> nlohmann::json {
     const int n = t.args().value("n", 0);
